@@ -1,1 +1,35 @@
+"""Typed site configuration (YAML on disk, pydantic v2 in memory)."""
 
+from veilleur.config.loader import ConfigError, ConfigProblem, json_schema, load_config, parse_config
+from veilleur.config.model import (
+    SITUATION_IDS,
+    CalibrationConfig,
+    CameraConfig,
+    LineConfig,
+    PerceptionConfig,
+    SiteConfig,
+    SituationConfig,
+    TrackingConfig,
+    WrongWayConfig,
+    ZoneConfig,
+    ZoneIntrusionConfig,
+)
+
+__all__ = [
+    "SITUATION_IDS",
+    "CalibrationConfig",
+    "CameraConfig",
+    "ConfigError",
+    "ConfigProblem",
+    "LineConfig",
+    "PerceptionConfig",
+    "SiteConfig",
+    "SituationConfig",
+    "TrackingConfig",
+    "WrongWayConfig",
+    "ZoneConfig",
+    "ZoneIntrusionConfig",
+    "json_schema",
+    "load_config",
+    "parse_config",
+]

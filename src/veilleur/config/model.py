@@ -1,0 +1,481 @@
+"""The site configuration: one YAML file, typed with pydantic v2.
+
+Every model forbids unknown keys and documents every field, so the generated JSON Schema and
+`docs/configuration.md` say what each key means. Zones and lines are in 0..1 image coordinates
+(x to the right, y down) so that a configuration survives a change of stream resolution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from shapely.geometry import Polygon
+from shapely.validation import explain_validity
+
+#: The eight situations of decree 2023-828 art. 3. No other kind of signal exists (SPEC §1).
+SITUATION_IDS: tuple[str, ...] = (
+    "abandoned_object",
+    "weapon",
+    "wrong_way",
+    "zone_intrusion",
+    "person_on_ground",
+    "crowd_movement",
+    "excessive_density",
+    "fire_start",
+)
+
+Point = Annotated[
+    tuple[float, float],
+    Field(description="A point [x, y] in 0..1 image coordinates (x right, y down)."),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _check_unit_point(p: tuple[float, float]) -> None:
+    if not all(math.isfinite(v) and -1e-9 <= v <= 1 + 1e-9 for v in p):
+        raise ValueError(
+            f"point {list(p)} is outside the image: coordinates are fractions of the width and "
+            "height, each between 0 and 1"
+        )
+
+
+class ZoneConfig(_Strict):
+    """A region of the image, drawn as a polygon."""
+
+    polygon: list[Point] = Field(
+        description="Corners of the zone, at least 3 points [x, y] in 0..1 image coordinates, "
+        "in drawing order; the polygon closes by itself and must not cross itself.",
+    )
+    direction: tuple[float, float] | None = Field(
+        default=None,
+        description="Allowed direction of movement in this zone, as a vector [dx, dy] in image "
+        "coordinates (x right, y down), e.g. [0, 1] for 'downwards in the image'. Used by "
+        "`wrong_way`; its length does not matter.",
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon_valid(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(v) < 3:
+            raise ValueError(f"a zone needs at least 3 points, got {len(v)}")
+        for p in v:
+            _check_unit_point(p)
+        poly = Polygon(v)
+        if not poly.is_valid:
+            raise ValueError(
+                f"the polygon is not a simple shape ({explain_validity(poly)}); draw its corners "
+                "in order around the zone so that no edge crosses another"
+            )
+        if poly.area < 1e-6:
+            raise ValueError("the polygon has no area; its points are (almost) on one line")
+        return v
+
+    @field_validator("direction")
+    @classmethod
+    def _direction_nonzero(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and math.hypot(*v) < 1e-9:
+            raise ValueError("the direction vector is [0, 0]; give e.g. [0, 1] for downwards")
+        return v
+
+
+class LineConfig(_Strict):
+    """A line across the image; crossing it can raise `zone_intrusion`."""
+
+    points: tuple[Point, Point] = Field(
+        description="The two ends of the line, [x, y] in 0..1 image coordinates.",
+    )
+    forbidden_side: Literal["left", "right", "both"] = Field(
+        default="both",
+        description="Which crossing is forbidden, seen walking from the first point to the "
+        "second: 'left' means moving onto the left-hand side, 'right' onto the right-hand side, "
+        "'both' any crossing.",
+    )
+
+    @field_validator("points")
+    @classmethod
+    def _line_valid(
+        cls, v: tuple[tuple[float, float], tuple[float, float]]
+    ) -> tuple[tuple[float, float], tuple[float, float]]:
+        for p in v:
+            _check_unit_point(p)
+        if math.dist(v[0], v[1]) < 1e-4:
+            raise ValueError("the two ends of the line are the same point")
+        return v
+
+
+class CalibrationConfig(_Strict):
+    """Ground-plane calibration: image points and where they are on the ground, in metres."""
+
+    image_points: list[Point] = Field(
+        description="At least 4 points on the ground in the image, [x, y] in 0..1 image "
+        "coordinates, no three of them on one line.",
+    )
+    ground_points: list[tuple[float, float]] = Field(
+        description="The same points on the ground plane, [X, Y] in metres in any fixed "
+        "frame (for example measured on a site plan), in the same order as image_points.",
+    )
+
+    @model_validator(mode="after")
+    def _pairs(self) -> CalibrationConfig:
+        if len(self.image_points) < 4:
+            raise ValueError(
+                f"calibration needs at least 4 point pairs, got {len(self.image_points)}"
+            )
+        if len(self.image_points) != len(self.ground_points):
+            raise ValueError(
+                f"image_points has {len(self.image_points)} points but ground_points has "
+                f"{len(self.ground_points)}; give one ground point per image point"
+            )
+        for p in self.image_points:
+            _check_unit_point(p)
+        return self
+
+
+ObjectClass = Literal["person", "vehicle"]
+
+
+class SituationConfig(_Strict):
+    """Parameters every situation has."""
+
+    enabled: bool = Field(default=False, description="Whether this situation is watched.")
+    zones: list[str] = Field(
+        default_factory=list,
+        description="Names of the camera's zones where the situation is watched; empty means "
+        "the whole image (for situations that need a zone, at least one is required).",
+    )
+    min_duration_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long the situation must last before a signal is raised, in seconds.",
+    )
+    cooldown_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="After a signal, no new signal of this situation in the same zone for this "
+        "many seconds (the operator is already looking).",
+    )
+    min_confidence: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Signals whose confidence is below this value are not raised.",
+    )
+
+    #: Whether this situation needs at least one zone (or line) to work.
+    needs_zone: ClassVar[bool] = False
+
+
+class ZoneIntrusionConfig(SituationConfig):
+    """`zone_intrusion`: a person or vehicle enters or stays in a forbidden zone, or crosses a
+    line."""
+
+    lines: list[str] = Field(
+        default_factory=list,
+        description="Names of the camera's lines whose crossing raises a signal (no minimum "
+        "duration applies to a crossing).",
+    )
+    needs_zone: ClassVar[bool] = True
+    classes: list[ObjectClass] = Field(
+        default_factory=lambda: ["person", "vehicle"],
+        description="What may not enter: 'person', 'vehicle' or both.",
+    )
+    grace_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="A zone counts as emptied only after nobody has been in it for this long; "
+        "a short detection gap does not start a new episode.",
+    )
+
+
+class WrongWayConfig(SituationConfig):
+    """`wrong_way`: something moves against a zone's allowed direction."""
+
+    min_duration_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="How long the movement against the direction must have lasted, in "
+        "seconds, on top of the minimum distance.",
+    )
+    cooldown_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="After a signal, no new signal in the same zone for this many seconds.",
+    )
+    classes: list[ObjectClass] = Field(
+        default_factory=lambda: ["person", "vehicle"],
+        description="What is watched: 'person', 'vehicle' or both.",
+    )
+    min_distance: float = Field(
+        default=0.12,
+        gt=0,
+        description="Distance travelled against the direction before a signal, as a fraction "
+        "of the image height (used when the camera has no calibration).",
+    )
+    min_distance_m: float = Field(
+        default=3.0,
+        gt=0,
+        description="Distance travelled against the direction before a signal, in metres "
+        "(used when the camera has a ground-plane calibration).",
+    )
+    angle_tolerance_deg: float = Field(
+        default=60.0,
+        gt=0,
+        le=90,
+        description="How far from exactly backwards the net movement may point and still "
+        "count, in degrees; sideways movement (90°) never counts.",
+    )
+    window_s: float = Field(
+        default=6.0,
+        gt=0,
+        description="The movement is measured over the last this-many seconds of the path, so "
+        "an old step back or a turn long ago does not add up.",
+    )
+
+    needs_zone: ClassVar[bool] = True
+
+
+SITUATION_MODELS: dict[str, type[SituationConfig]] = {
+    "zone_intrusion": ZoneIntrusionConfig,
+    "wrong_way": WrongWayConfig,
+}
+
+
+class SituationsConfig(_Strict):
+    """Which of the eight situations are watched on this camera, and how."""
+
+    abandoned_object: SituationConfig = Field(
+        default_factory=SituationConfig,
+        description="An object left still with nobody near it (not yet analysed by this "
+        "version: accepted and ignored with a warning).",
+    )
+    weapon: SituationConfig = Field(
+        default_factory=SituationConfig,
+        description="A weapon held or visible (not yet analysed by this version).",
+    )
+    wrong_way: WrongWayConfig = Field(
+        default_factory=WrongWayConfig,
+        description="Movement against the allowed direction of a zone.",
+    )
+    zone_intrusion: ZoneIntrusionConfig = Field(
+        default_factory=ZoneIntrusionConfig,
+        description="Entry into or presence in a forbidden zone, or crossing of a line.",
+    )
+    person_on_ground: SituationConfig = Field(
+        default_factory=SituationConfig,
+        description="A person on the ground after a fall (not yet analysed by this version).",
+    )
+    crowd_movement: SituationConfig = Field(
+        default_factory=SituationConfig,
+        description="A sudden collective change of motion (not yet analysed by this version).",
+    )
+    excessive_density: SituationConfig = Field(
+        default_factory=SituationConfig,
+        description="Too many people per m² or per zone (not yet analysed by this version).",
+    )
+    fire_start: SituationConfig = Field(
+        default_factory=SituationConfig,
+        description="Flames or smoke appearing (not yet analysed by this version).",
+    )
+
+    def items(self) -> list[tuple[str, SituationConfig]]:
+        return [(name, getattr(self, name)) for name in SITUATION_IDS]
+
+
+class PerceptionConfig(_Strict):
+    """How objects are found in each analysed frame."""
+
+    detector: str = Field(
+        default="auto",
+        description="Detector model: 'yolox-nano', 'nanodet-m', 'nanodet-m-320', "
+        "'movenet-multipose', or 'auto' (yolox-nano when its file is found, otherwise the "
+        "bundled MoveNet MultiPose). See `veilleur models list`.",
+    )
+    model_path: str | None = Field(
+        default=None,
+        description="Path of the model file; when empty the file is looked up as described in "
+        "docs/models.md (environment, user cache, bundled package).",
+    )
+    confidence: float = Field(
+        default=0.3,
+        ge=0.01,
+        le=1,
+        description="Detections below this score are dropped before tracking.",
+    )
+    tiles: tuple[int, int] | None = Field(
+        default=None,
+        description="Run the detector on [columns, rows] overlapping tiles as well as the whole "
+        "frame, to find small, distant people; costs about columns×rows+1 detector runs.",
+    )
+    motion_gating: bool = Field(
+        default=True,
+        description="Skip the detector on frames where nothing moved (the previous detections "
+        "are kept); a detection still runs at least every `refresh_s` seconds.",
+    )
+    refresh_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Longest time between two detector runs when motion gating skips frames.",
+    )
+    threads: int = Field(
+        default=0,
+        ge=0,
+        description="Inference threads (0: the runtime's default, one per core).",
+    )
+
+
+class TrackingConfig(_Strict):
+    """How detections are linked over time inside one camera (ids never leave it)."""
+
+    lost_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long a track survives without detections before it is forgotten.",
+    )
+    high_confidence: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Detections above this score are matched first (ByteTrack's first stage) "
+        "and may start a new track.",
+    )
+    min_iou: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Smallest box overlap for a detection to continue a track.",
+    )
+    min_hits: int = Field(
+        default=2,
+        ge=1,
+        description="Frames a new track must be seen in before situations take it into account.",
+    )
+
+
+class CameraConfig(_Strict):
+    """One camera: its source, what is analysed, and where."""
+
+    source: str = Field(
+        description="A video file path, or a stream URL (rtsp://, rtmp://, http(s)://), or a "
+        "local device such as /dev/video0.",
+    )
+    analysis_fps: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Frames analysed per second; the source is sampled at this rate by its own "
+        "timestamps.",
+    )
+    analysis_size: tuple[int, int] | None = Field(
+        default=None,
+        description="[width, height] in pixels the frames are resized to before analysis; "
+        "empty keeps the source size. Zones are in 0..1 so they follow.",
+    )
+    calibration: CalibrationConfig | None = Field(
+        default=None,
+        description="Ground-plane calibration for speeds, distances and densities in metres.",
+    )
+    zones: dict[str, ZoneConfig] = Field(
+        default_factory=dict,
+        description="Named zones of the image.",
+    )
+    lines: dict[str, LineConfig] = Field(
+        default_factory=dict,
+        description="Named lines of the image.",
+    )
+    situations: SituationsConfig = Field(
+        default_factory=SituationsConfig,
+        description="The situations watched on this camera.",
+    )
+    perception: PerceptionConfig | None = Field(
+        default=None,
+        description="Overrides the site-wide perception settings for this camera.",
+    )
+
+    @field_validator("analysis_size")
+    @classmethod
+    def _size_positive(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and (v[0] < 32 or v[1] < 32):
+            raise ValueError(f"analysis_size {list(v)} is too small; use at least [32, 32]")
+        return v
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> CameraConfig:
+        for name, sit in self.situations.items():
+            if not sit.enabled:
+                continue
+            for z in sit.zones:
+                if z not in self.zones:
+                    known = ", ".join(sorted(self.zones)) or "none defined"
+                    raise ValueError(
+                        f"situations.{name}.zones names '{z}', which is not a zone of this "
+                        f"camera (zones: {known}); add it under 'zones:' or fix the name"
+                    )
+            lines = getattr(sit, "lines", [])
+            for ln in lines:
+                if ln not in self.lines:
+                    known = ", ".join(sorted(self.lines)) or "none defined"
+                    raise ValueError(
+                        f"situations.{name}.lines names '{ln}', which is not a line of this "
+                        f"camera (lines: {known}); add it under 'lines:' or fix the name"
+                    )
+            if sit.needs_zone and not sit.zones and not lines:
+                what = "zones: [..] or lines: [..]" if hasattr(sit, "lines") else "zones: [..]"
+                raise ValueError(
+                    f"situations.{name} is enabled but names no zone; it needs one ({what})"
+                )
+            if name == "wrong_way":
+                for z in sit.zones:
+                    if self.zones[z].direction is None:
+                        raise ValueError(
+                            f"situations.wrong_way watches zone '{z}', which has no allowed "
+                            f"direction; add direction: [dx, dy] to zones.{z}"
+                        )
+        return self
+
+
+class SiteConfig(_Strict):
+    """A Veilleur site: its cameras and the defaults they share."""
+
+    perception: PerceptionConfig = Field(
+        default_factory=PerceptionConfig,
+        description="Site-wide perception settings; a camera may override them.",
+    )
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig,
+        description="Site-wide tracking settings.",
+    )
+    cameras: dict[str, CameraConfig] = Field(
+        description="The cameras, by name (letters, digits, '_' and '-').",
+    )
+
+    @field_validator("cameras")
+    @classmethod
+    def _camera_names(cls, v: dict[str, CameraConfig]) -> dict[str, CameraConfig]:
+        if not v:
+            raise ValueError("no camera is configured; add at least one under 'cameras:'")
+        for name in v:
+            if not name or not all(c.isalnum() or c in "_-" for c in name):
+                raise ValueError(
+                    f"camera name '{name}' may only use letters, digits, '_' and '-'"
+                )
+        return v
+
+    def perception_for(self, camera: str) -> PerceptionConfig:
+        return self.cameras[camera].perception or self.perception
+
+    def camera_version(self, camera: str) -> str:
+        """Fingerprint of everything that shapes this camera's signals."""
+        payload: dict[str, Any] = {
+            "camera": self.cameras[camera].model_dump(mode="json"),
+            "perception": self.perception_for(camera).model_dump(mode="json"),
+            "tracking": self.tracking.model_dump(mode="json"),
+        }
+        canonical = json.dumps(payload, sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]

@@ -1,0 +1,115 @@
+"""Multi-object tracking inside one camera, behind a small interface of ours.
+
+The `trackers` package (ByteTrack) does the association; its API has moved between releases, so
+it is only touched here. Track ids are small integers that live in this object's memory: they
+are never stored, exported or matched across cameras (SPEC S1).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Protocol
+
+import numpy as np
+
+from veilleur.types import PERSON, VEHICLE_CLASSES, Detections
+
+
+class Tracker(Protocol):
+    def update(self, detections: Detections, t: float) -> Detections:
+        """Link `detections` (found at time `t`, seconds) to tracks; returns only the
+        detections that belong to a track, with `track_id` set."""
+        ...
+
+
+class ByteTracker:
+    """ByteTrack from the `trackers` package, one instance per group of classes.
+
+    Persons and vehicles are tracked separately so that a box never changes class inside one
+    track; ids stay unique across groups because each group's id is offset.
+    """
+
+    _GROUP_STRIDE = 1_000_000_000
+
+    def __init__(
+        self,
+        *,
+        lost_s: float = 2.0,
+        high_confidence: float = 0.5,
+        activation_confidence: float | None = None,
+        min_iou: float = 0.1,
+        min_hits: int = 2,
+        frame_rate: float = 5.0,
+    ) -> None:
+        self._params = {
+            "lost_s": lost_s,
+            "high_confidence": high_confidence,
+            "activation_confidence": activation_confidence
+            if activation_confidence is not None
+            else high_confidence,
+            "min_iou": min_iou,
+            "min_hits": min_hits,
+            "frame_rate": frame_rate,
+        }
+        self._groups: dict[int, object] = {}
+
+    @staticmethod
+    def _group_of(class_id: int) -> int:
+        if class_id == PERSON:
+            return 0
+        if class_id in VEHICLE_CLASSES:
+            return 1
+        return 2 + class_id
+
+    def _tracker(self, group: int) -> object:
+        tracker = self._groups.get(group)
+        if tracker is None:
+            from trackers import ByteTrackTracker
+
+            p = self._params
+            tracker = ByteTrackTracker(
+                # With timestamps, the lost buffer is counted in frames of `frame_rate`.
+                lost_track_buffer=max(1, round(float(p["lost_s"]) * float(p["frame_rate"]))),
+                frame_rate=float(p["frame_rate"]),
+                track_activation_threshold=float(p["activation_confidence"]),
+                minimum_consecutive_frames=int(p["min_hits"]),
+                minimum_iou_threshold=float(p["min_iou"]),
+                high_conf_det_threshold=float(p["high_confidence"]),
+            )
+            self._groups[group] = tracker
+        return tracker
+
+    def update(self, detections: Detections, t: float) -> Detections:
+        import supervision as sv
+
+        groups = np.array([self._group_of(int(c)) for c in detections.class_id], dtype=np.int64)
+        # Every known group must see every frame, even an empty one, so its tracks age.
+        active = set(self._groups) | {int(g) for g in groups}
+        parts: list[Detections] = []
+        for group in sorted(active):
+            idx = np.flatnonzero(groups == group)
+            sub = detections[idx]
+            svd = sv.Detections(
+                xyxy=sub.xyxy.astype(np.float32),
+                confidence=sub.confidence.astype(np.float32),
+                class_id=sub.class_id.astype(int),
+                data={"_row": np.arange(len(sub))},
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = self._tracker(group).update(svd, timestamp=t)  # type: ignore[attr-defined]
+            if len(out) == 0 or out.tracker_id is None:
+                continue
+            keep = np.asarray(out.tracker_id) >= 0
+            if not keep.any():
+                continue
+            rows = np.asarray(out.data["_row"])[keep]
+            tracked = sub[rows]
+            tracked.track_id = np.asarray(out.tracker_id)[keep].astype(np.int64) + (
+                group * self._GROUP_STRIDE
+            )
+            parts.append(tracked)
+        return Detections.concat(parts)
+
+    def reset(self) -> None:
+        self._groups.clear()
