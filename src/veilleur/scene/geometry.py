@@ -43,11 +43,10 @@ class LineGeometry:
 
     def crossing(self, p: np.ndarray, q: np.ndarray) -> str | None:
         """'left' or 'right' (the side moved onto) if the step p→q crosses the segment."""
-        sp, sq = self.side(p), self.side(q)
-        if sp == 0 or sp * sq > 0 or sq == 0 and sp == 0:
+        # A point exactly on the line counts as left, so a step onto it and off it is one crossing.
+        sq_right = self.side(q) > 0
+        if (self.side(p) > 0) == sq_right:
             return None
-        if sq == 0:
-            return None  # landing exactly on the line is not yet a crossing
         # The step must also cross the segment's supporting line within the segment.
         r = q - p
         s = self.b - self.a
@@ -58,7 +57,7 @@ class LineGeometry:
         u = (ap[0] * r[1] - ap[1] * r[0]) / denom
         if not 0.0 <= u <= 1.0:
             return None
-        return "right" if sq > 0 else "left"
+        return "right" if sq_right else "left"
 
 
 class Ground:

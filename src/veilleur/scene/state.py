@@ -35,6 +35,8 @@ class TrackState:
     points: deque[TrackPoint] = field(default_factory=deque)
     zones: dict[str, float] = field(default_factory=dict)
     """Zone name → time the track entered it (kept through short exits, see `zone_grace_s`)."""
+    inside: set[str] = field(default_factory=set)
+    """Zones the track's foot is in on the latest frame."""
     _outside_since: dict[str, float] = field(default_factory=dict)
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
     """Pixels per second, from a line fit over the last second."""
@@ -148,6 +150,7 @@ class Scene:
             while st.points and st.points[0].t < frame.t - self.history_s:
                 st.points.popleft()
             self._update_velocity(st)
+            st.inside = {name for name, mask in inside.items() if mask[i]}
             for name, mask in inside.items():
                 if mask[i]:
                     st.zones.setdefault(name, frame.t)
@@ -187,9 +190,9 @@ class Scene:
             st.velocity_m = (dt[:, None] * (xy_m - xy_m.mean(axis=0))).sum(axis=0) / denom
 
     def members(self, zone: str, classes: frozenset[int] | None = None) -> list[TrackState]:
-        """Confirmed visible tracks inside `zone` (optionally only of `classes`)."""
+        """Confirmed visible tracks whose foot is in `zone` now (optionally only of `classes`)."""
         return [
             s
             for s in self.visible
-            if zone in s.zones and (classes is None or s.class_id in classes)
+            if zone in s.inside and (classes is None or s.class_id in classes)
         ]
