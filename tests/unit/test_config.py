@@ -21,6 +21,9 @@ cameras:
 """
 
 
+ZONED = "cameras:\n  a:\n    source: x\n    zones:\n"
+
+
 def write(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "site.yaml"
     p.write_text(text)
@@ -40,7 +43,9 @@ def test_issue_example_loads_with_defaults(tmp_path: Path) -> None:
 
 def test_version_changes_with_configuration(tmp_path: Path) -> None:
     a = load_config(write(tmp_path, ISSUE_EXAMPLE)).camera_version("platform_3")
-    b = load_config(write(tmp_path, ISSUE_EXAMPLE.replace("min_duration_s: 1.0", "min_duration_s: 2.0")))
+    b = load_config(
+        write(tmp_path, ISSUE_EXAMPLE.replace("min_duration_s: 1.0", "min_duration_s: 2.0"))
+    )
     assert a != b.camera_version("platform_3")
     assert a == load_config(write(tmp_path, ISSUE_EXAMPLE)).camera_version("platform_3")
 
@@ -48,36 +53,46 @@ def test_version_changes_with_configuration(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "key", "line", "words"),
     [
-        ("cameras:\n  a:\n    source: x.mp4\n    analysis_fps: -1\n", "cameras.a.analysis_fps", 4, "greater than 0"),
-        ("cameras:\n  a:\n    source: x.mp4\n    colour: red\n", "cameras.a.colour", 4, "unknown key"),
+        (
+            "cameras:\n  a:\n    source: x.mp4\n    analysis_fps: -1\n",
+            "cameras.a.analysis_fps",
+            4,
+            "greater than 0",
+        ),
+        (
+            "cameras:\n  a:\n    source: x.mp4\n    colour: red\n",
+            "cameras.a.colour",
+            4,
+            "unknown key",
+        ),
         ("cameras:\n  a:\n    analysis_fps: 5\n", "cameras.a.source", 2, "required"),
         (
-            "cameras:\n  a:\n    source: x\n    zones:\n      z: {polygon: [[0, 0], [1, 1]]}\n",
+            ZONED + "      z: {polygon: [[0, 0], [1, 1]]}\n",
             "cameras.a.zones.z.polygon",
             5,
             "at least 3 points",
         ),
         (
-            "cameras:\n  a:\n    source: x\n    zones:\n      z: {polygon: [[0, 0], [1, 1], [1, 0], [0, 1]]}\n",
+            ZONED + "      z: {polygon: [[0, 0], [1, 1], [1, 0], [0, 1]]}\n",
             "cameras.a.zones.z.polygon",
             5,
             "not a simple shape",
         ),
         (
-            "cameras:\n  a:\n    source: x\n    zones:\n      z: {polygon: [[0, 0], [1.5, 0], [1, 1]]}\n",
+            ZONED + "      z: {polygon: [[0, 0], [1.5, 0], [1, 1]]}\n",
             "cameras.a.zones.z.polygon",
             5,
             "outside the image",
         ),
         (
-            "cameras:\n  a:\n    source: x\n    zones:\n      z: {polygon: [[0, 0], [1, 0], [1, 1]]}\n"
+            ZONED + "      z: {polygon: [[0, 0], [1, 0], [1, 1]]}\n"
             "    situations:\n      zone_intrusion: {enabled: true, zones: [y]}\n",
             "cameras.a",
             2,
             "'y', which is not a zone",
         ),
         (
-            "cameras:\n  a:\n    source: x\n    zones:\n      z: {polygon: [[0, 0], [1, 0], [1, 1]]}\n"
+            ZONED + "      z: {polygon: [[0, 0], [1, 0], [1, 1]]}\n"
             "    situations:\n      wrong_way: {enabled: true, zones: [z]}\n",
             "cameras.a",
             2,
@@ -86,13 +101,17 @@ def test_version_changes_with_configuration(tmp_path: Path) -> None:
         ("cameras: {}\n", "cameras", 1, "no camera"),
     ],
 )
-def test_errors_name_file_key_line_and_fix(tmp_path: Path, text: str, key: str, line: int, words: str) -> None:
+def test_errors_name_file_key_line_and_fix(
+    tmp_path: Path, text: str, key: str, line: int, words: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_config(path)
     message = str(info.value)
     assert str(path) in message
-    assert any(p.key == key and p.line == line and words in p.message for p in info.value.problems), message
+    assert any(
+        p.key == key and p.line == line and words in p.message for p in info.value.problems
+    ), message
 
 
 def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
@@ -111,12 +130,23 @@ def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
 
 
 def test_calibration_needs_four_matching_points() -> None:
-    base = {"cameras": {"a": {"source": "x", "calibration": {
-        "image_points": [[0, 0], [1, 0], [1, 1]], "ground_points": [[0, 0], [1, 0], [1, 1]]}}}}
+    base = {
+        "cameras": {
+            "a": {
+                "source": "x",
+                "calibration": {
+                    "image_points": [[0, 0], [1, 0], [1, 1]],
+                    "ground_points": [[0, 0], [1, 0], [1, 1]],
+                },
+            }
+        }
+    }
     with pytest.raises(ConfigError, match="at least 4 point pairs"):
         parse_config(base)
     base["cameras"]["a"]["calibration"] = {
-        "image_points": [[0, 0], [1, 0], [1, 1], [0, 1]], "ground_points": [[0, 0], [1, 0]]}
+        "image_points": [[0, 0], [1, 0], [1, 1], [0, 1]],
+        "ground_points": [[0, 0], [1, 0]],
+    }
     with pytest.raises(ConfigError, match="one ground point per image point"):
         parse_config(base)
 

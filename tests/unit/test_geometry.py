@@ -6,13 +6,23 @@ import pytest
 from veilleur.config import parse_config
 from veilleur.scene import CameraGeometry
 
-CFG = parse_config({"cameras": {"a": {
-    "source": "x",
-    "zones": {"z": {"polygon": [[0.5, 0.5], [1, 0.5], [1, 1], [0.5, 1]], "direction": [1, 0]}},
-    "lines": {"l": {"points": [[0, 0.5], [1, 0.5]]}},
-    "calibration": {"image_points": [[0, 0], [1, 0], [1, 1], [0, 1]],
-                    "ground_points": [[0, 0], [20, 0], [20, 10], [0, 10]]},
-}}}).cameras["a"]
+CFG = parse_config(
+    {
+        "cameras": {
+            "a": {
+                "source": "x",
+                "zones": {
+                    "z": {"polygon": [[0.5, 0.5], [1, 0.5], [1, 1], [0.5, 1]], "direction": [1, 0]}
+                },
+                "lines": {"l": {"points": [[0, 0.5], [1, 0.5]]}},
+                "calibration": {
+                    "image_points": [[0, 0], [1, 0], [1, 1], [0, 1]],
+                    "ground_points": [[0, 0], [20, 0], [20, 10], [0, 10]],
+                },
+            }
+        }
+    }
+).cameras["a"]
 
 
 def test_zone_in_pixels_and_contains() -> None:

@@ -37,11 +37,15 @@ def person_at(cx: float, foot_y: float, w: float = 20, h: float = 60) -> Box:
     return (cx - w / 2, foot_y - h, cx + w / 2, foot_y)
 
 
-def run(camera: dict, script: Callable[[float], list[tuple[Box, int]]], seconds: float, fps: float = 5.0) -> list[Signal]:
-    site = parse_config({
-        "perception": {"motion_gating": False},
-        "cameras": {"cam": {"source": "synthetic", **camera}},
-    })
+def run(
+    camera: dict, script: Callable[[float], list[tuple[Box, int]]], seconds: float, fps: float = 5.0
+) -> list[Signal]:
+    site = parse_config(
+        {
+            "perception": {"motion_gating": False},
+            "cameras": {"cam": {"source": "synthetic", **camera}},
+        }
+    )
     det = ScriptedDetector(script)
     pipe = CameraPipeline("cam", site, detector=det)
     image = np.zeros((H, W, 3), dtype=np.uint8)
@@ -57,11 +61,15 @@ ZONE = {"polygon": [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]}  # right ha
 
 
 def intrusion(**params: object) -> dict:
-    return {"zones": {"right": ZONE}, "situations": {"zone_intrusion": {
-        "enabled": True, "zones": ["right"], **params}}}
+    return {
+        "zones": {"right": ZONE},
+        "situations": {"zone_intrusion": {"enabled": True, "zones": ["right"], **params}},
+    }
 
 
-def walker(x0: float, vx: float, y: float = 200, cls: int = 0) -> Callable[[float], list[tuple[Box, int]]]:
+def walker(
+    x0: float, vx: float, y: float = 200, cls: int = 0
+) -> Callable[[float], list[tuple[Box, int]]]:
     return lambda t: [(person_at(x0 + vx * t, y), cls)]
 
 
@@ -76,8 +84,18 @@ def test_intrusion_after_min_duration_with_start_time() -> None:
     assert 0.5 <= s.bbox[0] <= 1 and s.bbox[2] <= 1
     assert s.confidence == pytest.approx(0.9)
     assert s.model == "scripted+bytetrack" and len(s.config_version) == 12
-    assert set(s.to_dict()) == {"situation", "camera", "zone", "start_s", "end_s", "frame", "bbox",
-                                "confidence", "model", "config_version"}
+    assert set(s.to_dict()) == {
+        "situation",
+        "camera",
+        "zone",
+        "start_s",
+        "end_s",
+        "frame",
+        "bbox",
+        "confidence",
+        "model",
+        "config_version",
+    }
 
 
 def test_short_presence_below_min_duration_raises_nothing() -> None:
@@ -85,6 +103,7 @@ def test_short_presence_below_min_duration_raises_nothing() -> None:
     def script(t: float) -> list[tuple[Box, int]]:
         x = 100 + 40 * t if t < 3.5 else 240 - 80 * (t - 3.5)
         return [(person_at(x, 200), 0)]
+
     assert run(intrusion(min_duration_s=2.0), script, 8) == []
 
 
@@ -98,6 +117,7 @@ def test_one_signal_per_episode_and_cooldown() -> None:
         if 7 <= t < 10 or 20 <= t < 23:
             items += [(person_at(300, 150), 0)]
         return items
+
     sigs = run(intrusion(min_duration_s=0.5, cooldown_s=10), script, 25)
     assert [round(s.start_s) for s in sigs] == [1, 20]
 
@@ -109,8 +129,10 @@ def test_intrusion_ignores_classes_not_listed() -> None:
 
 
 def test_line_crossing_respects_forbidden_side() -> None:
-    cam = {"lines": {"gate": {"points": [[0.5, 0.0], [0.5, 1.0]], "forbidden_side": "left"}},
-           "situations": {"zone_intrusion": {"enabled": True, "lines": ["gate"], "cooldown_s": 0}}}
+    cam = {
+        "lines": {"gate": {"points": [[0.5, 0.0], [0.5, 1.0]], "forbidden_side": "left"}},
+        "situations": {"zone_intrusion": {"enabled": True, "lines": ["gate"], "cooldown_s": 0}},
+    }
     # Line drawn downwards at x = 200: walking down it, the left-hand side is +x (y points down).
     rightwards = run(cam, walker(100, 40), 6)
     leftwards = run(cam, walker(300, -40), 6)
@@ -121,8 +143,12 @@ def test_line_crossing_respects_forbidden_side() -> None:
 
 def wrong_way(**params: object) -> dict:
     zone = {"polygon": [[0, 0], [1, 0], [1, 1], [0, 1]], "direction": [1, 0]}
-    return {"zones": {"corridor": zone}, "situations": {"wrong_way": {
-        "enabled": True, "zones": ["corridor"], "min_distance": 0.2, **params}}}
+    return {
+        "zones": {"corridor": zone},
+        "situations": {
+            "wrong_way": {"enabled": True, "zones": ["corridor"], "min_distance": 0.2, **params}
+        },
+    }
 
 
 def test_wrong_way_fires_against_direction_only() -> None:
@@ -156,6 +182,7 @@ def test_wrong_way_after_turning_is_measured_from_the_turn() -> None:
     def script(t: float) -> list[tuple[Box, int]]:
         x = 50 + 40 * t if t < 4 else 210 - 40 * (t - 4)
         return [(person_at(x, 200, w=40), 0)]
+
     sigs = run(wrong_way(), script, 9)
     assert len(sigs) == 1
     assert sigs[0].start_s == pytest.approx(4.0, abs=0.5)
@@ -164,8 +191,10 @@ def test_wrong_way_after_turning_is_measured_from_the_turn() -> None:
 def test_wrong_way_in_metres_with_calibration() -> None:
     # 400 px ↔ 40 m wide: 4 m against the direction is 40 px.
     cam = wrong_way(min_distance_m=4.0)
-    cam["calibration"] = {"image_points": [[0, 0], [1, 0], [1, 1], [0, 1]],
-                          "ground_points": [[0, 0], [40, 0], [40, 30], [0, 30]]}
+    cam["calibration"] = {
+        "image_points": [[0, 0], [1, 0], [1, 1], [0, 1]],
+        "ground_points": [[0, 0], [40, 0], [40, 30], [0, 30]],
+    }
     sigs = run(cam, walker(350, -20), 5)  # 2 m/s against: 4 m after ~2 s
     assert len(sigs) == 1
     assert 1.6 <= sigs[0].end_s - sigs[0].start_s <= 2.6

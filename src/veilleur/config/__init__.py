@@ -1,6 +1,12 @@
 """Typed site configuration (YAML on disk, pydantic v2 in memory)."""
 
-from veilleur.config.loader import ConfigError, ConfigProblem, json_schema, load_config, parse_config
+from veilleur.config.loader import (
+    ConfigError,
+    ConfigProblem,
+    json_schema,
+    load_config,
+    parse_config,
+)
 from veilleur.config.model import (
     SITUATION_IDS,
     CalibrationConfig,

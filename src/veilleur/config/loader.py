@@ -36,7 +36,9 @@ class ConfigError(ValueError):
         super().__init__("\n".join(lines))
 
 
-def _line_index(node: yaml.Node | None, prefix: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
+def _line_index(
+    node: yaml.Node | None, prefix: tuple[str, ...], out: dict[tuple[str, ...], int]
+) -> None:
     """Map each key path of a composed YAML document to its 1-based line number."""
     if node is None:
         return
@@ -55,7 +57,9 @@ def _explain(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     msg = str(err.get("msg", "invalid value"))
     if kind == "extra_forbidden":
-        return "unknown key; check its spelling (see docs/configuration.md for the keys allowed here)"
+        return (
+            "unknown key; check its spelling (see docs/configuration.md for the keys allowed here)"
+        )
     if kind == "missing":
         return "this key is required"
     if kind == "value_error":
@@ -68,7 +72,9 @@ def _explain(err: dict[str, Any]) -> str:
     return msg
 
 
-def parse_config(data: Any, path: str = "<config>", lines: dict[tuple[str, ...], int] | None = None) -> SiteConfig:
+def parse_config(
+    data: Any, path: str = "<config>", lines: dict[tuple[str, ...], int] | None = None
+) -> SiteConfig:
     """Validate already-loaded YAML data; raise ConfigError with every problem found."""
     lines = lines or {}
     if not isinstance(data, dict):
@@ -100,7 +106,9 @@ def load_config(path: str | Path) -> SiteConfig:
     except FileNotFoundError:
         raise ConfigError(str(p), [ConfigProblem("", None, "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(p), [ConfigProblem("", None, f"cannot read the file: {exc}")]) from None
+        raise ConfigError(
+            str(p), [ConfigProblem("", None, f"cannot read the file: {exc}")]
+        ) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -109,7 +117,8 @@ def load_config(path: str | Path) -> SiteConfig:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(
-            str(p), [ConfigProblem("", line, f"not valid YAML: {problem}; check indentation and quotes")]
+            str(p),
+            [ConfigProblem("", line, f"not valid YAML: {problem}; check indentation and quotes")],
         ) from None
     lines: dict[tuple[str, ...], int] = {}
     _line_index(node, (), lines)

@@ -334,12 +334,20 @@ class TrackingConfig(_Strict):
     """How detections are linked over time inside one camera (ids never leave it)."""
 
     lost_s: float = Field(
-        default=2.0,
+        default=4.0,
         gt=0,
-        description="How long a track survives without detections before it is forgotten.",
+        description="How long a track survives without detections before it is forgotten "
+        "(people pass behind posts and each other).",
+    )
+    low_confidence: float = Field(
+        default=0.1,
+        ge=0.01,
+        le=1,
+        description="Detections between this score and perception.confidence only continue "
+        "existing tracks (ByteTrack's second stage); they never start one or reach situations.",
     )
     high_confidence: float = Field(
-        default=0.5,
+        default=0.6,
         gt=0,
         le=1,
         description="Detections above this score are matched first (ByteTrack's first stage) "
@@ -462,9 +470,7 @@ class SiteConfig(_Strict):
             raise ValueError("no camera is configured; add at least one under 'cameras:'")
         for name in v:
             if not name or not all(c.isalnum() or c in "_-" for c in name):
-                raise ValueError(
-                    f"camera name '{name}' may only use letters, digits, '_' and '-'"
-                )
+                raise ValueError(f"camera name '{name}' may only use letters, digits, '_' and '-'")
         return v
 
     def perception_for(self, camera: str) -> PerceptionConfig:

@@ -63,7 +63,8 @@ class CameraPipeline:
             detector = build_detector(
                 name,
                 path=self.perception.model_path,
-                confidence=self.perception.confidence,
+                # Low-score boxes feed the tracker's second stage; situations see only the rest.
+                confidence=min(site.tracking.low_confidence, self.perception.confidence),
                 classes=sorted({PERSON, *VEHICLE_CLASSES}),
                 tiles=self.perception.tiles,
                 threads=self.perception.threads,
@@ -121,7 +122,7 @@ class CameraPipeline:
         t0 = time.perf_counter()
         tracked = self.tracker.update(dets, frame.t)
         t1 = time.perf_counter()
-        self.scene.update(frame, tracked, dets)
+        self.scene.update(frame, tracked, dets[dets.confidence >= self.perception.confidence])
         t2 = time.perf_counter()
         signals: list[Signal] = []
         for situation in self.situations:

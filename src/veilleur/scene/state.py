@@ -117,7 +117,9 @@ class Scene:
         assert self.geometry is not None
         return self.geometry.height
 
-    def update(self, frame: Frame, tracked: Detections, detections: Detections | None = None) -> None:
+    def update(
+        self, frame: Frame, tracked: Detections, detections: Detections | None = None
+    ) -> None:
         if self.geometry is None or (self.geometry.width, self.geometry.height) != (
             frame.width,
             frame.height,
@@ -131,9 +133,11 @@ class Scene:
         self.crossings = []
         visible: list[TrackState] = []
 
-        feet = np.stack(
-            [(tracked.xyxy[:, 0] + tracked.xyxy[:, 2]) / 2, tracked.xyxy[:, 3]], axis=1
-        ) if len(tracked) else np.zeros((0, 2))
+        feet = (
+            np.stack([(tracked.xyxy[:, 0] + tracked.xyxy[:, 2]) / 2, tracked.xyxy[:, 3]], axis=1)
+            if len(tracked)
+            else np.zeros((0, 2))
+        )
         inside = {name: z.contains(feet) for name, z in geo.zones.items()}
 
         assert tracked.track_id is not None
@@ -143,7 +147,9 @@ class Scene:
                 st = TrackState(tid, int(tracked.class_id[i]), frame.t, frame.t)
                 self.tracks[tid] = st
             prev = st.points[-1] if st.points else None
-            point = TrackPoint(frame.t, feet[i].copy(), tracked.xyxy[i].copy(), float(tracked.confidence[i]))
+            point = TrackPoint(
+                frame.t, feet[i].copy(), tracked.xyxy[i].copy(), float(tracked.confidence[i])
+            )
             st.points.append(point)
             st.last_t = frame.t
             st.hits += 1

@@ -74,9 +74,7 @@ class Situation(ABC):
             return None
         assert scene.geometry is not None
         union = np.stack(boxes)
-        box = np.array(
-            [union[:, 0].min(), union[:, 1].min(), union[:, 2].max(), union[:, 3].max()]
-        )
+        box = np.array([union[:, 0].min(), union[:, 1].min(), union[:, 2].max(), union[:, 3].max()])
         self._last_signal_t[zone] = scene.t
         return Signal(
             situation=self.id,

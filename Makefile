@@ -1,0 +1,34 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SHARED ?= $(abspath ../shared)
+DEMO_CLIP := /usr/share/doc/opencv-doc/examples/data/vtest.avi
+export VEILLEUR_MODELS_DIR ?= $(if $(wildcard $(SHARED)/models),$(SHARED)/models,)
+
+.PHONY: install demo test lint clean
+
+$(BIN)/veilleur: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/veilleur
+
+$(DEMO_CLIP):
+	# OpenCV's sample clip (PETS 2009 S2L1) ships in Debian's opencv-doc.
+	apt-get update -qq && apt-get install -y -qq opencv-doc >/dev/null
+
+demo: install $(DEMO_CLIP)
+	$(BIN)/veilleur analyze $(DEMO_CLIP) --config examples/pets_s2l1.yaml --out out/demo-signals.jsonl
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+test: install lint
+	VEILLEUR_SHARED=$(SHARED) $(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

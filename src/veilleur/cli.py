@@ -1,0 +1,246 @@
+"""`veilleur ...`: the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from veilleur import __version__
+
+app = typer.Typer(
+    help="Veilleur: attention signals for eight predetermined situations in video, "
+    "never about people.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+config_app = typer.Typer(
+    help="Check the configuration file and print its schema.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _models_app() -> typer.Typer:
+    from veilleur.cli_models import app as models_app
+
+    return models_app
+
+
+app.add_typer(_models_app(), name="models", help="List, verify and fetch model files.")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(f"veilleur {__version__}")
+        raise typer.Exit(0)
+
+
+@config_app.command("check")
+def config_check(
+    config: Annotated[Path, typer.Argument(help="The YAML configuration file.")],
+) -> None:
+    """Validate a configuration file and summarise it."""
+    from veilleur.config import ConfigError, load_config
+
+    try:
+        site = load_config(config)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"{config}: valid")
+    for col in ("camera", "source", "fps", "zones", "lines", "situations enabled", "version"):
+        table.add_column(col)
+    for name, cam in site.cameras.items():
+        enabled = [n for n, s in cam.situations.items() if s.enabled]
+        table.add_row(
+            name,
+            cam.source,
+            f"{cam.analysis_fps:g}",
+            ", ".join(cam.zones) or "-",
+            ", ".join(cam.lines) or "-",
+            ", ".join(enabled) or "-",
+            site.camera_version(name),
+        )
+    out.print(table)
+
+
+@config_app.command("schema")
+def config_schema(
+    output: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of the configuration file."""
+    from veilleur.config import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        err.print(f"wrote {output}")
+
+
+def _pick_camera(site: Any, camera: str | None, config: Path) -> str:
+    if camera is not None:
+        if camera not in site.cameras:
+            known = ", ".join(site.cameras)
+            raise _fail(f"{config}: no camera named '{camera}' (cameras: {known})")
+        return camera
+    if len(site.cameras) == 1:
+        return next(iter(site.cameras))
+    known = ", ".join(site.cameras)
+    raise _fail(f"{config} has several cameras ({known}); choose one with --camera NAME")
+
+
+@app.command()
+def analyze(
+    video: Annotated[str, typer.Argument(help="Video file or stream URL to analyse.")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="The YAML configuration file.")],
+    camera: Annotated[
+        str | None,
+        typer.Option(
+            help="Camera of the configuration whose zones and situations apply "
+            "(needed when there are several)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Where to write the signals, one JSON object a line."),
+    ] = Path("signals.jsonl"),
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Analyse a video as fast as the machine allows and write the signals it raises."""
+    from veilleur.config import ConfigError, load_config
+    from veilleur.pipeline import CameraPipeline
+    from veilleur.situations import SituationNotAvailable
+    from veilleur.sources import SourceError, SourceEvent, VideoSource
+
+    try:
+        site = load_config(config)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    name = _pick_camera(site, camera, config)
+    cam = site.cameras[name]
+
+    events: list[SourceEvent] = []
+
+    def on_event(ev: SourceEvent) -> None:
+        events.append(ev)
+        err.print(f"[yellow]source:[/] {ev.kind} at {ev.t:.2f} s: {ev.message}", highlight=False)
+
+    try:
+        source = VideoSource(
+            video, analysis_fps=cam.analysis_fps, size=cam.analysis_size, on_event=on_event
+        )
+    except SourceError as exc:
+        raise _fail(str(exc)) from None
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SituationNotAvailable)
+        try:
+            pipeline = CameraPipeline(name, site)
+        except Exception as exc:  # model not found, bad model file: say it plainly
+            source.close()
+            raise _fail(f"cannot start the analysis: {exc}") from None
+    for w in caught:
+        err.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+
+    info = source.info
+    expected = None
+    if info.duration_s:
+        expected = int(info.duration_s * cam.analysis_fps) + 1
+    counts: Counter[str] = Counter()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    last_t = 0.0
+    interrupted = False
+    with (
+        output.open("w", encoding="utf-8") as sink,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} frames"),
+            TextColumn("{task.fields[signals]} signals"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not progress,
+            transient=False,
+        ) as bar,
+    ):
+        task = bar.add_task(f"{name}", total=expected, signals=0)
+
+        def on_frame(frame: Any, signals: list[Any]) -> None:
+            nonlocal last_t
+            last_t = frame.t
+            bar.update(task, advance=1, signals=sum(counts.values()))
+
+        try:
+            for sig in pipeline.run(source.frames(), on_frame=on_frame):
+                # One line per signal, flushed at once: a crash later loses none of them.
+                sink.write(json.dumps(sig.to_dict()) + "\n")
+                sink.flush()
+                counts[sig.situation] += 1
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            source.close()
+    wall = time.perf_counter() - started
+    _print_summary(name, video, output, pipeline, counts, events, wall, last_t, interrupted)
+    if interrupted:
+        raise typer.Exit(130)
+
+
+def _print_summary(
+    camera: str,
+    video: str,
+    output: Path,
+    pipeline: Any,
+    counts: Counter[str],
+    events: list[Any],
+    wall: float,
+    video_s: float,
+    interrupted: bool,
+) -> None:
+    clock = pipeline.clock
+    speed = video_s / wall if wall > 0 else 0.0
+    table = Table(title=f"{video} — camera {camera}" + (" (interrupted)" if interrupted else ""))
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("video analysed", f"{video_s:.1f} s")
+    table.add_row("frames analysed", str(clock.frames))
+    table.add_row("wall time", f"{wall:.1f} s ({speed:.1f}× real time)")
+    table.add_row(
+        "detector runs / skipped (no motion)", f"{clock.detector_runs} / {clock.detector_skipped}"
+    )
+    for stage, ms in clock.ms_per_frame().items():
+        table.add_row(f"  {stage}", f"{ms:.1f} ms/frame")
+    table.add_row("source problems", str(len([e for e in events if e.kind != "end_of_stream"])))
+    for situation, n in sorted(counts.items()):
+        table.add_row(f"signals: {situation}", str(n))
+    table.add_row("signals written to", str(output))
+    out.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
