@@ -146,7 +146,8 @@ def analyze(
 
     def on_event(ev: SourceEvent) -> None:
         events.append(ev)
-        err.print(f"[yellow]source:[/] {ev.kind} at {ev.t:.2f} s: {ev.message}", highlight=False)
+        if ev.kind != "end_of_stream":
+            err.print(f"[yellow]source:[/] {ev.kind} at {ev.t:.2f} s: {ev.message}", highlight=False)
 
     try:
         source = VideoSource(

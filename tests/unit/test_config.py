@@ -162,3 +162,12 @@ def test_every_field_has_a_description() -> None:
         if "description" not in spec:
             missing.append(field)
     assert not missing, missing
+
+
+def test_committed_schema_is_up_to_date() -> None:
+    import json
+
+    committed = Path(__file__).resolve().parents[2] / "docs" / "config.schema.json"
+    assert json.loads(committed.read_text()) == json_schema(), (
+        "docs/config.schema.json is stale: run `veilleur config schema --out docs/config.schema.json`"
+    )
