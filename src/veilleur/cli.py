@@ -147,7 +147,9 @@ def analyze(
     def on_event(ev: SourceEvent) -> None:
         events.append(ev)
         if ev.kind != "end_of_stream":
-            err.print(f"[yellow]source:[/] {ev.kind} at {ev.t:.2f} s: {ev.message}", highlight=False)
+            err.print(
+                f"[yellow]source:[/] {ev.kind} at {ev.t:.2f} s: {ev.message}", highlight=False
+            )
 
     try:
         source = VideoSource(

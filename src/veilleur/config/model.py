@@ -141,6 +141,10 @@ class CalibrationConfig(_Strict):
 ObjectClass = Literal["person", "vehicle"]
 
 
+def _all_object_classes() -> list[ObjectClass]:
+    return ["person", "vehicle"]
+
+
 class SituationConfig(_Strict):
     """Parameters every situation has."""
 
@@ -183,7 +187,7 @@ class ZoneIntrusionConfig(SituationConfig):
     )
     needs_zone: ClassVar[bool] = True
     classes: list[ObjectClass] = Field(
-        default_factory=lambda: ["person", "vehicle"],
+        default_factory=_all_object_classes,
         description="What may not enter: 'person', 'vehicle' or both.",
     )
     grace_s: float = Field(
@@ -209,7 +213,7 @@ class WrongWayConfig(SituationConfig):
         description="After a signal, no new signal in the same zone for this many seconds.",
     )
     classes: list[ObjectClass] = Field(
-        default_factory=lambda: ["person", "vehicle"],
+        default_factory=_all_object_classes,
         description="What is watched: 'person', 'vehicle' or both.",
     )
     min_distance: float = Field(

@@ -68,8 +68,10 @@ def letterbox(
     scale = min(out_h / h, out_w / w)
     new_w = min(out_w, max(1, round(w * scale)))
     new_h = min(out_h, max(1, round(h * scale)))
-    resized = image if (new_w, new_h) == (w, h) else cv2.resize(
-        image, (new_w, new_h), interpolation=interpolation
+    resized = (
+        image
+        if (new_w, new_h) == (w, h)
+        else cv2.resize(image, (new_w, new_h), interpolation=interpolation)
     )
     pad_x = (out_w - new_w) // 2 if center else 0
     pad_y = (out_h - new_h) // 2 if center else 0
@@ -214,11 +216,13 @@ def build_detector(
     tile_overlap: float = 0.2,
     threads: int = 0,
     providers: list[str] | None = None,
+    tile_full_frame: bool = True,
 ) -> Detector:
     """Build a detector by model name, resolving its file through the registry.
 
     `classes` keeps only those class ids (None = all); `tiles=(cols, rows)` wraps the detector
-    in a `TiledDetector` (tiles plus the full frame); `threads` sets the inference threads
+    in a `TiledDetector` (the tiles, plus the full frame unless `tile_full_frame` is False:
+    one inference saved, large objects can then be split); `threads` sets the inference threads
     (0 = the runtime's default); `providers` lists onnxruntime execution providers
     (default CPU; unavailable ones are skipped with a warning).
     """
@@ -269,5 +273,8 @@ def build_detector(
     if tiles is not None:
         from veilleur.perception.tiling import TiledDetector
 
-        detector = TiledDetector(detector, tiles=tiles, overlap=tile_overlap, nms_iou=nms_iou)
+        detector = TiledDetector(
+            detector, tiles=tiles, overlap=tile_overlap, include_full_frame=tile_full_frame,
+            nms_iou=nms_iou,
+        )  # fmt: skip
     return detector

@@ -31,7 +31,7 @@ KEYPOINTS: tuple[str, ...] = (
 
 
 def tensor_shape(image_shape: tuple[int, ...], input_size: int, square: bool) -> tuple[int, int]:
-    """(height, width) of the input tensor for a picture: long side `input_size`, multiples of 32."""
+    """(height, width) of the input tensor: long side `input_size`, both multiples of 32."""
     if square:
         return input_size, input_size
     h, w = image_shape[:2]

@@ -38,7 +38,7 @@ def build_situations(camera: CameraConfig, context: SituationContext) -> list[Si
                 stacklevel=2,
             )
             continue
-        out.append(cls(cfg, context))  # type: ignore[arg-type]
+        out.append(cls(cfg, context))
     return out
 
 
