@@ -168,6 +168,5 @@ def test_committed_schema_is_up_to_date() -> None:
     import json
 
     committed = Path(__file__).resolve().parents[2] / "docs" / "config.schema.json"
-    assert json.loads(committed.read_text()) == json_schema(), (
-        "docs/config.schema.json is stale: run `veilleur config schema --out docs/config.schema.json`"
-    )
+    fix = "veilleur config schema --out docs/config.schema.json"
+    assert json.loads(committed.read_text()) == json_schema(), f"stale schema: run `{fix}`"

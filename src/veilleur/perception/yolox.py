@@ -5,6 +5,11 @@ Model I/O (checked on the bundled yolox_nano_416x416.onnx): input `images` float
 output [1, A, 5 + C] raw per anchor-free cell over strides 8/16/32 (A = Σ (S/s)²):
 `x, y, log w, log h, objectness, class scores` (objectness and classes already sigmoid-ed).
 Decode: `xy = (p + grid) * stride`, `wh = exp(p) * stride`, `score = obj * cls`.
+
+The network is fully convolutional, so the file's fixed 416×416 input is relaxed at load time
+(see `flexible_session`) and each frame is fed at its own aspect ratio: a 4:3 frame becomes
+416×320 and a 16:9 one 416×256 instead of a padded square, 23 % and 38 % less work for the same
+scale. A crop of the frame (motion regions) can be fed at the full frame's scale.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from veilleur.perception.detector import (
     class_mask,
     finish,
     fixed_input_size,
+    flexible_session,
     letterbox,
-    onnx_session,
     unletterbox,
 )
 from veilleur.types import COCO_CLASSES, Detections
@@ -29,17 +34,21 @@ STRIDES: tuple[int, ...] = (8, 16, 32)
 PAD_VALUE = 114
 
 
-def make_grid(size: int, strides: Iterable[int] = STRIDES) -> tuple[np.ndarray, np.ndarray]:
-    """Cell coordinates (A, 2) as (col, row) and the stride (A, 1) of every output row.
+def make_grid(
+    size: int | tuple[int, int], strides: Iterable[int] = STRIDES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cell coordinates (A, 2) as (col, row) and the stride (A, 1) of every output row, for an
+    input of `size` (square side, or (height, width)).
 
     Rows are ordered stride by stride, then row-major inside a stride, as the export emits them.
     """
+    height, width = (size, size) if isinstance(size, int) else size
     grids, expanded = [], []
     for s in strides:
-        n = size // s
-        rows, cols = np.divmod(np.arange(n * n), n)
+        ny, nx = height // s, width // s
+        rows, cols = np.divmod(np.arange(ny * nx), nx)
         grids.append(np.stack([cols, rows], axis=1))
-        expanded.append(np.full((n * n, 1), s))
+        expanded.append(np.full((ny * nx, 1), s))
     return (
         np.concatenate(grids).astype(np.float32),
         np.concatenate(expanded).astype(np.float32),
@@ -82,38 +91,71 @@ class YoloxDetector:
         threads: int = 0,
         providers: list[str] | None = None,
         class_names: tuple[str, ...] = COCO_CLASSES,
+        aspect_fit: bool = True,
     ) -> None:
         self.name = name
         self.classes = class_names
         self.confidence = confidence
         self.nms_iou = nms_iou
-        self.session = onnx_session(path, threads=threads, providers=providers)
+        self.session, self.flexible = flexible_session(
+            path, threads=threads, providers=providers, probe_shape=(1, 3, 320, 416)
+        )
         self.input_name = self.session.get_inputs()[0].name
-        self.input_size = fixed_input_size(self.session, input_size, 416)
+        if self.flexible:
+            self.input_size = input_size or 416
+            if self.input_size % 32:
+                raise ValueError(f"input_size must be a multiple of 32, got {self.input_size}")
+        else:
+            self.input_size = fixed_input_size(self.session, input_size, 416)
+        self.aspect_fit = aspect_fit and self.flexible
         n_out = self.session.get_outputs()[0].shape[-1]
         if isinstance(n_out, int) and n_out != 5 + len(class_names):
             raise ValueError(f"{path}: output has {n_out} columns, expected {5 + len(class_names)}")
         self.mask = class_mask(len(class_names), classes)
-        # The grid depends only on the input size: computed once, not per frame.
-        self.grid, self.strides = make_grid(self.input_size)
+        # Grids depend only on the input shape: computed once per shape, not per frame.
+        self._grids: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.grid, self.strides = self.grid_for((self.input_size, self.input_size))
 
-    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float]:
-        """BGR image → (1, 3, S, S) float32 tensor and the letterbox scale."""
-        canvas, scale, _ = letterbox(image, (self.input_size, self.input_size), pad_value=PAD_VALUE)
+    def grid_for(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        grid = self._grids.get(shape)
+        if grid is None:
+            grid = self._grids[shape] = make_grid(shape)
+        return grid
+
+    def input_shape(
+        self, image_shape: tuple[int, ...], scale: float | None = None
+    ) -> tuple[int, int]:
+        """The (height, width) tensor fed for an image: the image at `scale` (default: its long
+        side to `input_size`) rounded up to multiples of 32, or the fixed square."""
+        h, w = image_shape[:2]
+        if not self.aspect_fit and scale is None:
+            return self.input_size, self.input_size
+        if scale is None:
+            scale = self.input_size / max(h, w)
+        return (
+            max(32, -(-round(h * scale) // 32) * 32),
+            max(32, -(-round(w * scale) // 32) * 32),
+        )
+
+    def preprocess(self, image: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, float]:
+        """BGR image → (1, 3, H, W) float32 tensor and the letterbox scale."""
+        shape = self.input_shape(image.shape, scale)
+        canvas, used, _ = letterbox(image, shape, pad_value=PAD_VALUE)
         tensor = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], dtype=np.float32)
-        return tensor, scale
+        return tensor, used
 
     def raw(self, tensor: np.ndarray) -> np.ndarray:
         """The model's raw output (A, 5 + C) for one preprocessed tensor."""
         out = self.session.run(None, {self.input_name: tensor})[0]
         return np.asarray(out[0], dtype=np.float32)
 
-    def detect(self, image: np.ndarray) -> Detections:
-        tensor, scale = self.preprocess(image)
-        xyxy, score, cls = decode(
-            self.raw(tensor), self.grid, self.strides, self.confidence, self.mask
-        )
+    def detect(self, image: np.ndarray, scale: float | None = None) -> Detections:
+        """Detections in `image`'s pixels. `scale` resizes the image by that factor instead of
+        fitting its long side to `input_size` (for a crop seen at its full frame's scale)."""
+        tensor, used = self.preprocess(image, scale)
+        grid, strides = self.grid_for((tensor.shape[2], tensor.shape[3]))
+        xyxy, score, cls = decode(self.raw(tensor), grid, strides, self.confidence, self.mask)
         if len(xyxy) == 0:
             return Detections.empty()
-        xyxy = unletterbox(xyxy, scale, (0, 0), image.shape)
+        xyxy = unletterbox(xyxy, used, (0, 0), image.shape)
         return finish(xyxy, score, cls, self.nms_iou)

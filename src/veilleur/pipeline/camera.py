@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from veilleur.config.model import SiteConfig
 from veilleur.perception.motion import MotionDetector
 from veilleur.perception.tracking import ByteTracker
@@ -27,6 +29,8 @@ class StageClock:
     frames: int = 0
     detector_runs: int = 0
     detector_skipped: int = 0
+    detector_cropped: int = 0
+    """Runs on a crop around motion rather than the whole frame."""
 
     def add(self, stage: str, dt: float) -> None:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + dt
@@ -92,28 +96,64 @@ class CameraPipeline:
         self.tracked = Detections.empty()
         """Tracked detections of the latest frame (for drawing and evaluation only)."""
 
+    def _crop_for(self, regions: np.ndarray, width: int, height: int) -> np.ndarray | None:
+        """The part of the frame worth re-detecting: all moving regions with a margin, or None
+        when that is most of the frame anyway (or the detector cannot run on a crop)."""
+        if not getattr(self.detector, "flexible", False) or len(regions) == 0:
+            return None
+        x1, y1 = regions[:, 0].min(), regions[:, 1].min()
+        x2, y2 = regions[:, 2].max(), regions[:, 3].max()
+        # A person moving only their legs shows a small blob: grow it to take the whole body.
+        mx = 0.5 * (x2 - x1) + 0.05 * width + 16
+        my = 0.5 * (y2 - y1) + 0.1 * height + 16
+        box = np.array(
+            [max(0, x1 - mx), max(0, y1 - my), min(width, x2 + mx), min(height, y2 + my)]
+        ).round()
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        return None if area > self.CROP_MAX_SHARE * width * height else box
+
+    #: Above this share of the frame, a crop saves too little to be worth its seams.
+    CROP_MAX_SHARE = 0.6
+
     def _detect(self, frame: Frame) -> Detections:
         clock = self.clock
-        run = True
+        crop = None
         if self.motion is not None:
             t0 = time.perf_counter()
-            moved = self.motion.update(frame.image).moved
+            motion = self.motion.update(frame.image)
             clock.add("motion", time.perf_counter() - t0)
             fresh = (
                 self._last_detect_t is not None
                 and frame.t - self._last_detect_t < self.perception.refresh_s
             )
-            run = moved or not fresh
-        if not run:
-            clock.detector_skipped += 1
-            return self._last_detections
+            if not motion.moved and fresh:
+                clock.detector_skipped += 1
+                return self._last_detections
+            if fresh:
+                crop = self._crop_for(motion.regions, frame.width, frame.height)
         t0 = time.perf_counter()
-        dets: Detections = self.detector.detect(frame.image)  # type: ignore[attr-defined]
+        if crop is None:
+            dets: Detections = self.detector.detect(frame.image)  # type: ignore[attr-defined]
+            self._last_detect_t = frame.t
+        else:
+            dets = self._detect_in(frame, crop)
+            clock.detector_cropped += 1
         clock.add("detection", time.perf_counter() - t0)
         clock.detector_runs += 1
         self._last_detections = dets
-        self._last_detect_t = frame.t
         return dets
+
+    def _detect_in(self, frame: Frame, crop: np.ndarray) -> Detections:
+        """Detect inside `crop` at the full frame's scale; keep what was seen outside it."""
+        x1, y1, x2, y2 = (int(v) for v in crop)
+        scale = self.detector.input_size / max(frame.width, frame.height)  # type: ignore[attr-defined]
+        inside = self.detector.detect(frame.image[y1:y2, x1:x2], scale=scale)  # type: ignore[attr-defined]
+        inside.xyxy += np.array([x1, y1, x1, y1], dtype=np.float32)
+        last = self._last_detections
+        b = last.xyxy
+        # Previous boxes that do not touch the crop did not move: they still hold.
+        away = (b[:, 2] <= x1) | (b[:, 0] >= x2) | (b[:, 3] <= y1) | (b[:, 1] >= y2)
+        return Detections.concat([inside, last[away]])
 
     def process(self, frame: Frame) -> list[Signal]:
         """Analyse one frame; returns the signals it raises (often none)."""
