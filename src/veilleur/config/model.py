@@ -340,7 +340,7 @@ class TrackingConfig(_Strict):
     """How detections are linked over time inside one camera (ids never leave it)."""
 
     lost_s: float = Field(
-        default=4.0,
+        default=2.0,
         gt=0,
         description="How long a track survives without detections before it is forgotten "
         "(people pass behind posts and each other).",

@@ -68,8 +68,9 @@ class ByteTracker:
 
             p = self._params
             tracker = ByteTrackTracker(
-                # With timestamps, the lost buffer is counted in frames of `frame_rate`.
-                lost_track_buffer=max(1, round(float(p["lost_s"]) * float(p["frame_rate"]))),
+                # `trackers` turns the buffer into time as `buffer / 30` whatever the frame
+                # rate (trackers 2.6: maximum_time_without_update), so express seconds at 30.
+                lost_track_buffer=max(1, round(float(p["lost_s"]) * 30.0)),
                 frame_rate=float(p["frame_rate"]),
                 track_activation_threshold=float(p["activation_confidence"]),
                 minimum_consecutive_frames=int(p["min_hits"]),
