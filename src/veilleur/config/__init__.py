@@ -1,5 +1,6 @@
 """Typed site configuration (YAML on disk, pydantic v2 in memory)."""
 
+from veilleur.config.common import SITUATION_IDS, SituationConfig
 from veilleur.config.loader import (
     ConfigError,
     ConfigProblem,
@@ -8,18 +9,15 @@ from veilleur.config.loader import (
     parse_config,
 )
 from veilleur.config.model import (
-    SITUATION_IDS,
     CalibrationConfig,
     CameraConfig,
     LineConfig,
     PerceptionConfig,
     SiteConfig,
-    SituationConfig,
     TrackingConfig,
-    WrongWayConfig,
     ZoneConfig,
-    ZoneIntrusionConfig,
 )
+from veilleur.config.situations import WrongWayConfig, ZoneIntrusionConfig
 
 __all__ = [
     "SITUATION_IDS",

@@ -10,43 +10,32 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
-#: The eight situations of decree 2023-828 art. 3. No other kind of signal exists (SPEC §1).
-SITUATION_IDS: tuple[str, ...] = (
-    "abandoned_object",
-    "weapon",
-    "wrong_way",
-    "zone_intrusion",
-    "person_on_ground",
-    "crowd_movement",
-    "excessive_density",
-    "fire_start",
+from veilleur.config.common import (
+    SITUATION_IDS,
+    Point,
+    SituationConfig,
+    Strict,
+    check_unit_point,
+)
+from veilleur.config.situations import (
+    AbandonedObjectConfig,
+    CrowdMovementConfig,
+    ExcessiveDensityConfig,
+    FireStartConfig,
+    PersonOnGroundConfig,
+    WeaponConfig,
+    WrongWayConfig,
+    ZoneIntrusionConfig,
 )
 
-Point = Annotated[
-    tuple[float, float],
-    Field(description="A point [x, y] in 0..1 image coordinates (x right, y down)."),
-]
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-def _check_unit_point(p: tuple[float, float]) -> None:
-    if not all(math.isfinite(v) and -1e-9 <= v <= 1 + 1e-9 for v in p):
-        raise ValueError(
-            f"point {list(p)} is outside the image: coordinates are fractions of the width and "
-            "height, each between 0 and 1"
-        )
-
-
-class ZoneConfig(_Strict):
+class ZoneConfig(Strict):
     """A region of the image, drawn as a polygon."""
 
     polygon: list[Point] = Field(
@@ -66,7 +55,7 @@ class ZoneConfig(_Strict):
         if len(v) < 3:
             raise ValueError(f"a zone needs at least 3 points, got {len(v)}")
         for p in v:
-            _check_unit_point(p)
+            check_unit_point(p)
         poly = Polygon(v)
         if not poly.is_valid:
             raise ValueError(
@@ -85,7 +74,7 @@ class ZoneConfig(_Strict):
         return v
 
 
-class LineConfig(_Strict):
+class LineConfig(Strict):
     """A line across the image; crossing it can raise `zone_intrusion`."""
 
     points: tuple[Point, Point] = Field(
@@ -104,13 +93,13 @@ class LineConfig(_Strict):
         cls, v: tuple[tuple[float, float], tuple[float, float]]
     ) -> tuple[tuple[float, float], tuple[float, float]]:
         for p in v:
-            _check_unit_point(p)
+            check_unit_point(p)
         if math.dist(v[0], v[1]) < 1e-4:
             raise ValueError("the two ends of the line are the same point")
         return v
 
 
-class CalibrationConfig(_Strict):
+class CalibrationConfig(Strict):
     """Ground-plane calibration: image points and where they are on the ground, in metres."""
 
     image_points: list[Point] = Field(
@@ -134,133 +123,20 @@ class CalibrationConfig(_Strict):
                 f"{len(self.ground_points)}; give one ground point per image point"
             )
         for p in self.image_points:
-            _check_unit_point(p)
+            check_unit_point(p)
         return self
 
 
-ObjectClass = Literal["person", "vehicle"]
-
-
-def _all_object_classes() -> list[ObjectClass]:
-    return ["person", "vehicle"]
-
-
-class SituationConfig(_Strict):
-    """Parameters every situation has."""
-
-    enabled: bool = Field(default=False, description="Whether this situation is watched.")
-    zones: list[str] = Field(
-        default_factory=list,
-        description="Names of the camera's zones where the situation is watched; empty means "
-        "the whole image (for situations that need a zone, at least one is required).",
-    )
-    min_duration_s: float = Field(
-        default=1.0,
-        ge=0,
-        description="How long the situation must last before a signal is raised, in seconds.",
-    )
-    cooldown_s: float = Field(
-        default=30.0,
-        ge=0,
-        description="After a signal, no new signal of this situation in the same zone for this "
-        "many seconds (the operator is already looking).",
-    )
-    min_confidence: float = Field(
-        default=0.0,
-        ge=0,
-        le=1,
-        description="Signals whose confidence is below this value are not raised.",
-    )
-
-    #: Whether this situation needs at least one zone (or line) to work.
-    needs_zone: ClassVar[bool] = False
-
-
-class ZoneIntrusionConfig(SituationConfig):
-    """`zone_intrusion`: a person or vehicle enters or stays in a forbidden zone, or crosses a
-    line."""
-
-    lines: list[str] = Field(
-        default_factory=list,
-        description="Names of the camera's lines whose crossing raises a signal (no minimum "
-        "duration applies to a crossing).",
-    )
-    needs_zone: ClassVar[bool] = True
-    classes: list[ObjectClass] = Field(
-        default_factory=_all_object_classes,
-        description="What may not enter: 'person', 'vehicle' or both.",
-    )
-    grace_s: float = Field(
-        default=1.0,
-        ge=0,
-        description="A zone counts as emptied only after nobody has been in it for this long; "
-        "a short detection gap does not start a new episode.",
-    )
-
-
-class WrongWayConfig(SituationConfig):
-    """`wrong_way`: something moves against a zone's allowed direction."""
-
-    min_duration_s: float = Field(
-        default=0.0,
-        ge=0,
-        description="How long the movement against the direction must have lasted, in "
-        "seconds, on top of the minimum distance.",
-    )
-    cooldown_s: float = Field(
-        default=10.0,
-        ge=0,
-        description="After a signal, no new signal in the same zone for this many seconds.",
-    )
-    classes: list[ObjectClass] = Field(
-        default_factory=_all_object_classes,
-        description="What is watched: 'person', 'vehicle' or both.",
-    )
-    min_distance: float = Field(
-        default=0.12,
-        gt=0,
-        description="Distance travelled against the direction before a signal, as a fraction "
-        "of the image height (used when the camera has no calibration).",
-    )
-    min_distance_m: float = Field(
-        default=3.0,
-        gt=0,
-        description="Distance travelled against the direction before a signal, in metres "
-        "(used when the camera has a ground-plane calibration).",
-    )
-    angle_tolerance_deg: float = Field(
-        default=60.0,
-        gt=0,
-        le=90,
-        description="How far from exactly backwards the net movement may point and still "
-        "count, in degrees; sideways movement (90°) never counts.",
-    )
-    window_s: float = Field(
-        default=6.0,
-        gt=0,
-        description="The movement is measured over the last this-many seconds of the path, so "
-        "an old step back or a turn long ago does not add up.",
-    )
-
-    needs_zone: ClassVar[bool] = True
-
-
-SITUATION_MODELS: dict[str, type[SituationConfig]] = {
-    "zone_intrusion": ZoneIntrusionConfig,
-    "wrong_way": WrongWayConfig,
-}
-
-
-class SituationsConfig(_Strict):
+class SituationsConfig(Strict):
     """Which of the eight situations are watched on this camera, and how."""
 
-    abandoned_object: SituationConfig = Field(
-        default_factory=SituationConfig,
+    abandoned_object: AbandonedObjectConfig = Field(
+        default_factory=AbandonedObjectConfig,
         description="An object left still with nobody near it (not yet analysed by this "
         "version: accepted and ignored with a warning).",
     )
-    weapon: SituationConfig = Field(
-        default_factory=SituationConfig,
+    weapon: WeaponConfig = Field(
+        default_factory=WeaponConfig,
         description="A weapon held or visible (not yet analysed by this version).",
     )
     wrong_way: WrongWayConfig = Field(
@@ -271,20 +147,20 @@ class SituationsConfig(_Strict):
         default_factory=ZoneIntrusionConfig,
         description="Entry into or presence in a forbidden zone, or crossing of a line.",
     )
-    person_on_ground: SituationConfig = Field(
-        default_factory=SituationConfig,
+    person_on_ground: PersonOnGroundConfig = Field(
+        default_factory=PersonOnGroundConfig,
         description="A person on the ground after a fall (not yet analysed by this version).",
     )
-    crowd_movement: SituationConfig = Field(
-        default_factory=SituationConfig,
+    crowd_movement: CrowdMovementConfig = Field(
+        default_factory=CrowdMovementConfig,
         description="A sudden collective change of motion (not yet analysed by this version).",
     )
-    excessive_density: SituationConfig = Field(
-        default_factory=SituationConfig,
+    excessive_density: ExcessiveDensityConfig = Field(
+        default_factory=ExcessiveDensityConfig,
         description="Too many people per m² or per zone (not yet analysed by this version).",
     )
-    fire_start: SituationConfig = Field(
-        default_factory=SituationConfig,
+    fire_start: FireStartConfig = Field(
+        default_factory=FireStartConfig,
         description="Flames or smoke appearing (not yet analysed by this version).",
     )
 
@@ -292,7 +168,7 @@ class SituationsConfig(_Strict):
         return [(name, getattr(self, name)) for name in SITUATION_IDS]
 
 
-class PerceptionConfig(_Strict):
+class PerceptionConfig(Strict):
     """How objects are found in each analysed frame."""
 
     detector: str = Field(
@@ -327,6 +203,21 @@ class PerceptionConfig(_Strict):
         gt=0,
         description="Longest time between two detector runs when motion gating skips frames.",
     )
+    pose_confidence: float = Field(
+        default=0.15,
+        ge=0.01,
+        le=1,
+        description="Person score below which the pose model's (MoveNet MultiPose) persons are "
+        "dropped; its scores run lower than a detector's on CCTV-sized people.",
+    )
+    pose_input_size: int = Field(
+        default=256,
+        ge=128,
+        multiple_of=32,
+        description="Long side, in pixels, of the picture fed to the pose model when a situation "
+        "needs postures (person_on_ground, weapon); 384 finds more distant people for twice "
+        "the cost.",
+    )
     threads: int = Field(
         default=1,
         ge=0,
@@ -336,7 +227,7 @@ class PerceptionConfig(_Strict):
     )
 
 
-class TrackingConfig(_Strict):
+class TrackingConfig(Strict):
     """How detections are linked over time inside one camera (ids never leave it)."""
 
     lost_s: float = Field(
@@ -372,7 +263,7 @@ class TrackingConfig(_Strict):
     )
 
 
-class CameraConfig(_Strict):
+class CameraConfig(Strict):
     """One camera: its source, what is analysed, and where."""
 
     source: str = Field(
@@ -454,7 +345,7 @@ class CameraConfig(_Strict):
         return self
 
 
-class SiteConfig(_Strict):
+class SiteConfig(Strict):
     """A Veilleur site: its cameras and the defaults they share."""
 
     perception: PerceptionConfig = Field(

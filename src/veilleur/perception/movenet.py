@@ -72,6 +72,8 @@ class MoveNetDetector:
     """Person detector and pose estimator; returns class-0 `Detections` with `keypoints`."""
 
     classes: tuple[str, ...] = ("person",)
+    #: Its persons come with keypoints: no separate pose model is needed beside it.
+    gives_pose = True
 
     def __init__(
         self,

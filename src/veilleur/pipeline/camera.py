@@ -15,10 +15,10 @@ from veilleur.config.model import SiteConfig
 from veilleur.perception.motion import MotionDetector
 from veilleur.perception.tracking import ByteTracker
 from veilleur.scene.state import Scene
-from veilleur.situations import Situation, SituationContext, build_situations
+from veilleur.situations import Situation, SituationContext, enabled_situations
 from veilleur.types import PERSON, VEHICLE_CLASSES, Detections, Frame, Signal
 
-STAGES = ("decode", "motion", "detection", "tracking", "scene", "situations")
+STAGES = ("decode", "motion", "detection", "pose", "tracking", "scene", "situations")
 
 
 @dataclass
@@ -49,6 +49,7 @@ class CameraPipeline:
         site: SiteConfig,
         detector: object | None = None,
         *,
+        pose: object | None = None,
         analysis_fps: float | None = None,
     ) -> None:
         if camera not in site.cameras:
@@ -57,6 +58,10 @@ class CameraPipeline:
         self.camera = camera
         self.config = site.cameras[camera]
         self.perception = site.perception_for(camera)
+        chosen = enabled_situations(self.config, camera)
+        classes = {PERSON, *VEHICLE_CLASSES}
+        for cls, _ in chosen:
+            classes |= cls.required_classes
         if detector is None:
             from veilleur.perception.detector import build_detector
             from veilleur.perception.registry import default_detector_name
@@ -69,11 +74,28 @@ class CameraPipeline:
                 path=self.perception.model_path,
                 # Low-score boxes feed the tracker's second stage; situations see only the rest.
                 confidence=min(site.tracking.low_confidence, self.perception.confidence),
-                classes=sorted({PERSON, *VEHICLE_CLASSES}),
+                classes=sorted(classes),
                 tiles=self.perception.tiles,
                 threads=self.perception.threads,
             )
         self.detector = detector
+        self.pose: object | None = None
+        models = [getattr(detector, "name", type(detector).__name__)]
+        if pose is not None:
+            self.pose = pose
+        elif any(cls.needs_pose for cls, _ in chosen) and not getattr(
+            detector, "gives_pose", False
+        ):
+            from veilleur.perception.detector import build_detector
+
+            self.pose = build_detector(
+                "movenet-multipose",
+                confidence=self.perception.pose_confidence,
+                input_size=self.perception.pose_input_size,
+                threads=self.perception.threads,
+            )
+        if self.pose is not None:
+            models.append(getattr(self.pose, "name", type(self.pose).__name__))
         fps = analysis_fps or self.config.analysis_fps
         tracking = site.tracking
         self.tracker = ByteTracker(
@@ -85,11 +107,11 @@ class CameraPipeline:
         )
         self.motion = MotionDetector() if self.perception.motion_gating else None
         self.scene = Scene(camera, self.config, min_hits=tracking.min_hits, lost_s=tracking.lost_s)
-        self.model_name = f"{getattr(detector, 'name', type(detector).__name__)}+bytetrack"
+        self.model_name = "+".join([*models, "bytetrack"])
         self.config_version = site.camera_version(camera)
-        self.situations: list[Situation] = build_situations(
-            self.config, SituationContext(camera, self.model_name, self.config_version)
-        )
+        context = SituationContext(camera, self.model_name, self.config_version)
+        self.situations: list[Situation] = [cls(cfg, context) for cls, cfg in chosen]
+        self._poses = Detections.empty()
         self.clock = StageClock()
         self._last_detections = Detections.empty()
         self._last_detect_t: float | None = None
@@ -158,11 +180,22 @@ class CameraPipeline:
     def process(self, frame: Frame) -> list[Signal]:
         """Analyse one frame; returns the signals it raises (often none)."""
         clock = self.clock
+        runs = clock.detector_runs
         dets = self._detect(frame)
+        poses = None
+        if self.pose is not None:
+            if clock.detector_runs != runs:  # the scene changed: look at postures again
+                t0 = time.perf_counter()
+                self._poses = self.pose.detect(frame.image)  # type: ignore[attr-defined]
+                clock.add("pose", time.perf_counter() - t0)
+            poses = self._poses
+        elif dets.keypoints is not None:
+            poses = dets
         t0 = time.perf_counter()
         tracked = self.tracker.update(dets, frame.t)
         t1 = time.perf_counter()
-        self.scene.update(frame, tracked, dets[dets.confidence >= self.perception.confidence])
+        visible = dets[dets.confidence >= self.perception.confidence]
+        self.scene.update(frame, tracked, visible, poses=poses)
         t2 = time.perf_counter()
         signals: list[Signal] = []
         for situation in self.situations:

@@ -10,10 +10,12 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from veilleur.config.model import CameraConfig
+from veilleur.perception.nms import iou_matrix
 from veilleur.scene.geometry import CameraGeometry
-from veilleur.types import Detections, Frame
+from veilleur.types import PERSON, Detections, Frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,8 @@ class TrackPoint:
     """Bottom centre of the box, pixels: where the object touches the ground."""
     box: np.ndarray
     confidence: float
+    keypoints: np.ndarray | None = None
+    """17 COCO keypoints (x, y, score) in pixels when a pose model runs, else None."""
 
 
 @dataclass
@@ -118,8 +122,15 @@ class Scene:
         return self.geometry.height
 
     def update(
-        self, frame: Frame, tracked: Detections, detections: Detections | None = None
+        self,
+        frame: Frame,
+        tracked: Detections,
+        detections: Detections | None = None,
+        poses: Detections | None = None,
     ) -> None:
+        """Take in one analysed frame: `tracked` are the detections that belong to a track,
+        `detections` everything seen (default: `tracked`), `poses` persons with keypoints from
+        a pose model, attached to the person track whose box they overlap best."""
         if self.geometry is None or (self.geometry.width, self.geometry.height) != (
             frame.width,
             frame.height,
@@ -140,6 +151,7 @@ class Scene:
         )
         inside = {name: z.contains(feet) for name, z in geo.zones.items()}
 
+        keypoints = self._match_poses(tracked, poses)
         assert tracked.track_id is not None
         for i, tid in enumerate(tracked.track_id.tolist()):
             st = self.tracks.get(tid)
@@ -148,7 +160,11 @@ class Scene:
                 self.tracks[tid] = st
             prev = st.points[-1] if st.points else None
             point = TrackPoint(
-                frame.t, feet[i].copy(), tracked.xyxy[i].copy(), float(tracked.confidence[i])
+                frame.t,
+                feet[i].copy(),
+                tracked.xyxy[i].copy(),
+                float(tracked.confidence[i]),
+                keypoints[i],
             )
             st.points.append(point)
             st.last_t = frame.t
@@ -178,6 +194,25 @@ class Scene:
         for tid in [k for k, s in self.tracks.items() if frame.t - s.last_t > self.lost_s]:
             del self.tracks[tid]
         self.visible = visible
+
+    @staticmethod
+    def _match_poses(tracked: Detections, poses: Detections | None) -> list[np.ndarray | None]:
+        """Keypoints for each tracked box: its own, or those of the pose box overlapping it
+        best (IoU ≥ 0.3), or None."""
+        if tracked.keypoints is not None:
+            return [kp.copy() for kp in tracked.keypoints]
+        out: list[np.ndarray | None] = [None] * len(tracked)
+        if poses is None or poses.keypoints is None or len(poses) == 0 or len(tracked) == 0:
+            return out
+        persons = np.flatnonzero(tracked.class_id == PERSON)
+        if len(persons) == 0:
+            return out
+        iou = iou_matrix(tracked.xyxy[persons], poses.xyxy)
+        rows, cols = linear_sum_assignment(-iou)
+        for r, c in zip(rows, cols, strict=True):
+            if iou[r, c] >= 0.3:
+                out[int(persons[r])] = poses.keypoints[c].copy()
+        return out
 
     def _update_velocity(self, st: TrackState) -> None:
         recent = [p for p in st.points if p.t >= st.last_t - 1.0]

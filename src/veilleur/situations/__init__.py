@@ -2,44 +2,76 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
-from veilleur.config.model import SITUATION_IDS, CameraConfig
+from veilleur.config.common import SITUATION_IDS, SituationConfig
+from veilleur.config.model import CameraConfig
 from veilleur.situations.base import Situation, SituationContext
-from veilleur.situations.wrong_way import WrongWay
-from veilleur.situations.zone_intrusion import ZoneIntrusion
+
+
+def _discover() -> dict[str, type[Situation]]:
+    """Situation id → class, from the module of the same name in this package.
+
+    One module per situation: adding `situations/<id>.py` with a `Situation` subclass whose
+    `id` is `<id>` is all it takes. Only the eight ids of SPEC §1 are ever looked up, so no
+    other kind of signal can be added.
+    """
+    found: dict[str, type[Situation]] = {}
+    for sid in SITUATION_IDS:
+        try:
+            module = importlib.import_module(f"{__name__}.{sid}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{sid}":
+                raise  # the module exists but something it imports does not
+            continue
+        classes = [
+            v
+            for v in vars(module).values()
+            if isinstance(v, type) and issubclass(v, Situation) and getattr(v, "id", None) == sid
+        ]
+        if len(classes) != 1:
+            raise ImportError(
+                f"{module.__name__} must define exactly one Situation with id {sid!r}"
+            )
+        found[sid] = classes[0]
+    return found
+
 
 #: Situations this version analyses. The others of SITUATION_IDS are accepted in configuration
 #: and reported as not analysed, never silently dropped.
-IMPLEMENTED: dict[str, type[Situation]] = {
-    ZoneIntrusion.id: ZoneIntrusion,
-    WrongWay.id: WrongWay,
-}
-
-assert set(IMPLEMENTED) <= set(SITUATION_IDS)
+IMPLEMENTED: dict[str, type[Situation]] = _discover()
 
 
 class SituationNotAvailable(UserWarning):
     """A situation is enabled in the configuration but this version does not analyse it."""
 
 
-def build_situations(camera: CameraConfig, context: SituationContext) -> list[Situation]:
-    """The enabled situations of a camera, in the order of SPEC §1."""
-    out: list[Situation] = []
+def enabled_situations(
+    camera: CameraConfig, camera_name: str
+) -> list[tuple[type[Situation], SituationConfig]]:
+    """The enabled situations of a camera that this version analyses, in the order of SPEC §1;
+    each enabled one it does not analyse is reported with a `SituationNotAvailable` warning."""
+    out: list[tuple[type[Situation], SituationConfig]] = []
     for name, cfg in camera.situations.items():
         if not cfg.enabled:
             continue
         cls = IMPLEMENTED.get(name)
         if cls is None:
             warnings.warn(
-                f"camera {context.camera}: situation '{name}' is enabled but this version of "
+                f"camera {camera_name}: situation '{name}' is enabled but this version of "
                 "Veilleur does not analyse it yet; it raises no signal",
                 SituationNotAvailable,
                 stacklevel=2,
             )
             continue
-        out.append(cls(cfg, context))
+        out.append((cls, cfg))
     return out
+
+
+def build_situations(camera: CameraConfig, context: SituationContext) -> list[Situation]:
+    """The enabled situations of a camera, in the order of SPEC §1."""
+    return [cls(cfg, context) for cls, cfg in enabled_situations(camera, context.camera)]
 
 
 def known_limits(situation: str) -> str | None:
@@ -52,8 +84,7 @@ __all__ = [
     "Situation",
     "SituationContext",
     "SituationNotAvailable",
-    "WrongWay",
-    "ZoneIntrusion",
     "build_situations",
+    "enabled_situations",
     "known_limits",
 ]

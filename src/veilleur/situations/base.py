@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from veilleur.config.model import SituationConfig
+from veilleur.config.common import SituationConfig
 from veilleur.scene.state import Scene
 from veilleur.types import PERSON, VEHICLE_CLASSES, Signal
 
@@ -44,6 +44,12 @@ class Situation(ABC):
     id: ClassVar[str]
     #: Shown to operators beside every signal of this situation (SPEC S11).
     known_limits: ClassVar[str]
+    #: COCO class ids the detector must report for this situation (persons and vehicles are
+    #: always reported).
+    required_classes: ClassVar[frozenset[int]] = frozenset()
+    #: Whether person keypoints are needed: the pipeline then runs the pose model and attaches
+    #: keypoints to the person tracks (`TrackPoint.keypoints`).
+    needs_pose: ClassVar[bool] = False
 
     def __init__(self, config: SituationConfig, context: SituationContext) -> None:
         self.config = config

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from veilleur.config.model import WrongWayConfig
+from veilleur.config.situations import WrongWayConfig
 from veilleur.scene.state import Scene, TrackState
 from veilleur.situations.base import Situation, SituationContext, classes_of
 from veilleur.types import Signal

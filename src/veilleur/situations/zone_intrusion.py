@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from veilleur.config.model import ZoneIntrusionConfig
+from veilleur.config.situations import ZoneIntrusionConfig
 from veilleur.scene.state import Scene
 from veilleur.situations.base import Situation, SituationContext, classes_of
 from veilleur.types import Signal

@@ -1,0 +1,75 @@
+"""Pieces every part of the configuration shares: strict models, points, the situation base."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: The eight situations of decree 2023-828 art. 3. No other kind of signal exists (SPEC §1).
+SITUATION_IDS: tuple[str, ...] = (
+    "abandoned_object",
+    "weapon",
+    "wrong_way",
+    "zone_intrusion",
+    "person_on_ground",
+    "crowd_movement",
+    "excessive_density",
+    "fire_start",
+)
+
+Point = Annotated[
+    tuple[float, float],
+    Field(description="A point [x, y] in 0..1 image coordinates (x right, y down)."),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def check_unit_point(p: tuple[float, float]) -> None:
+    if not all(math.isfinite(v) and -1e-9 <= v <= 1 + 1e-9 for v in p):
+        raise ValueError(
+            f"point {list(p)} is outside the image: coordinates are fractions of the width and "
+            "height, each between 0 and 1"
+        )
+
+
+ObjectClass = Literal["person", "vehicle"]
+
+
+def all_object_classes() -> list[ObjectClass]:
+    return ["person", "vehicle"]
+
+
+class SituationConfig(Strict):
+    """Parameters every situation has."""
+
+    enabled: bool = Field(default=False, description="Whether this situation is watched.")
+    zones: list[str] = Field(
+        default_factory=list,
+        description="Names of the camera's zones where the situation is watched; empty means "
+        "the whole image (for situations that need a zone, at least one is required).",
+    )
+    min_duration_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long the situation must last before a signal is raised, in seconds.",
+    )
+    cooldown_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="After a signal, no new signal of this situation in the same zone for this "
+        "many seconds (the operator is already looking).",
+    )
+    min_confidence: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Signals whose confidence is below this value are not raised.",
+    )
+
+    #: Whether this situation needs at least one zone (or line) to work.
+    needs_zone: ClassVar[bool] = False
