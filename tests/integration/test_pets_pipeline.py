@@ -3,8 +3,7 @@ against the ground-truth tracks.
 
 One pass of the pipeline over the clip (analysed at 5 fps, the product default) feeds every test.
 The ground truth annotates the people on the plaza, not those on the far path at the top of the
-image (feet above y = 150 px, where the truth has no box at all); predictions there are ignored,
-as MOTChallenge does with its ignore regions.
+image; predictions there are ignored (`_pets.py`), as MOTChallenge does with its ignore regions.
 
 The situation truths are derived here from the ground-truth tracks with plain code, independent
 of the situation modules: the zones and direction are drawn on this scene (the lawn is the
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _pets import annotated
 from shapely import contains_xy
 from shapely.geometry import Polygon
 
@@ -31,7 +31,6 @@ from veilleur.types import Signal
 pytestmark = pytest.mark.integration
 
 W, H = 768, 576
-IGNORE_FOOT_Y = 150.0
 LAWN = [[0.0, 0.50], [0.40, 0.60], [0.75, 0.78], [0.75, 1.0], [0.0, 1.0]]
 CENTRE = [[0.45, 0.42], [0.62, 0.42], [0.62, 0.58], [0.45, 0.58]]
 CORNER = [[0.85, 0.55], [1.0, 0.55], [1.0, 0.85], [0.85, 0.80]]
@@ -100,10 +99,10 @@ def pets_run(pets_dir: Path, yolox_path: Path) -> Run:
             run.frames += 1
             ids, boxes = truth.get(frame.index, (np.zeros(0, np.int64), np.zeros((0, 4))))
             dets = pipe.scene.detections
-            dets = dets[(dets.class_id == 0) & (dets.xyxy[:, 3] >= IGNORE_FOOT_Y)]
+            dets = dets[(dets.class_id == 0) & annotated(dets.xyxy)]
             run.detection.add(boxes, dets.xyxy)
             tracked = pipe.tracked
-            tracked = tracked[(tracked.class_id == 0) & (tracked.xyxy[:, 3] >= IGNORE_FOOT_Y)]
+            tracked = tracked[(tracked.class_id == 0) & annotated(tracked.xyxy)]
             assert tracked.track_id is not None
             run.tracking.add(ids, boxes, tracked.track_id, tracked.xyxy)
     return run

@@ -182,11 +182,19 @@ class PerceptionConfig(Strict):
         description="Path of the model file; when empty the file is looked up as described in "
         "docs/models.md (environment, user cache, bundled package).",
     )
-    confidence: float = Field(
-        default=0.3,
+    confidence: float | None = Field(
+        default=None,
         ge=0.01,
         le=1,
-        description="Detections below this score are dropped before tracking.",
+        description="Detections below this score are dropped before the situations; empty "
+        "uses the model's own default (docs/models.md: 0.3 for YOLOX-nano, 0.1 for MoveNet).",
+    )
+    input_size: int | None = Field(
+        default=None,
+        ge=128,
+        multiple_of=32,
+        description="Long side in pixels of the picture fed to the detector; empty uses the "
+        "model's default (416 for YOLOX-nano, 384 for MoveNet as a detector).",
     )
     tiles: tuple[int, int] | None = Field(
         default=None,
@@ -236,19 +244,20 @@ class TrackingConfig(Strict):
         description="How long a track survives without detections before it is forgotten "
         "(people pass behind posts and each other).",
     )
-    low_confidence: float = Field(
-        default=0.1,
+    low_confidence: float | None = Field(
+        default=None,
         ge=0.01,
         le=1,
         description="Detections between this score and perception.confidence only continue "
-        "existing tracks (ByteTrack's second stage); they never start one or reach situations.",
+        "existing tracks (ByteTrack's second stage); they never start one or reach situations. "
+        "Empty uses the model's default (0.1 for YOLOX-nano).",
     )
-    high_confidence: float = Field(
-        default=0.6,
+    high_confidence: float | None = Field(
+        default=None,
         gt=0,
         le=1,
         description="Detections above this score are matched first (ByteTrack's first stage) "
-        "and may start a new track.",
+        "and may start a new track. Empty uses the model's default (0.6 for YOLOX-nano).",
     )
     min_iou: float = Field(
         default=0.1,

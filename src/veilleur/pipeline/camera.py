@@ -62,18 +62,33 @@ class CameraPipeline:
         classes = {PERSON, *VEHICLE_CLASSES}
         for cls, _ in chosen:
             classes |= cls.required_classes
+        from veilleur.perception import registry
+
+        name = self.perception.detector
+        if name == "auto":
+            name = registry.default_detector_name() if detector is None else ""
+        spec = registry.MODELS.get("nanodet-m-416" if name == "nanodet-m" else name)
+        low, conf, high = spec.thresholds if spec else (0.1, 0.3, 0.6)
+        tracking = site.tracking
+        self.confidence = self.perception.confidence or conf
+        self.low_confidence = min(tracking.low_confidence or low, self.confidence)
+        high_confidence = tracking.high_confidence or high
         if detector is None:
             from veilleur.perception.detector import build_detector
-            from veilleur.perception.registry import default_detector_name
 
-            name = self.perception.detector
-            if name == "auto":
-                name = default_detector_name()
+            input_size = self.perception.input_size
+            if input_size is None and spec is not None:
+                input_size = spec.detection_input_size
+            if spec is not None:
+                # A person-only model (the MoveNet fallback) sees no vehicle or bag: ask it
+                # only for what it knows; situations then see persons only.
+                classes = {c for c in classes if c < len(spec.classes)}
             detector = build_detector(
                 name,
                 path=self.perception.model_path,
                 # Low-score boxes feed the tracker's second stage; situations see only the rest.
-                confidence=min(site.tracking.low_confidence, self.perception.confidence),
+                confidence=self.low_confidence,
+                input_size=input_size,
                 classes=sorted(classes),
                 tiles=self.perception.tiles,
                 threads=self.perception.threads,
@@ -97,10 +112,9 @@ class CameraPipeline:
         if self.pose is not None:
             models.append(getattr(self.pose, "name", type(self.pose).__name__))
         fps = analysis_fps or self.config.analysis_fps
-        tracking = site.tracking
         self.tracker = ByteTracker(
             lost_s=tracking.lost_s,
-            high_confidence=tracking.high_confidence,
+            high_confidence=high_confidence,
             min_iou=tracking.min_iou,
             min_hits=tracking.min_hits,
             frame_rate=fps,
@@ -194,7 +208,7 @@ class CameraPipeline:
         t0 = time.perf_counter()
         tracked = self.tracker.update(dets, frame.t)
         t1 = time.perf_counter()
-        visible = dets[dets.confidence >= self.perception.confidence]
+        visible = dets[dets.confidence >= self.confidence]
         self.scene.update(frame, tracked, visible, poses=poses)
         t2 = time.perf_counter()
         signals: list[Signal] = []

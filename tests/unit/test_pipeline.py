@@ -1,0 +1,79 @@
+"""How the pipeline picks its models and thresholds."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from veilleur.config import parse_config
+from veilleur.pipeline import CameraPipeline
+from veilleur.situations import SituationNotAvailable
+from veilleur.types import Frame
+
+
+def test_movenet_fallback_uses_its_own_thresholds_and_persons_only() -> None:
+    # MoveNet ships inside a dependency: this runs offline on any fresh install.
+    site = parse_config(
+        {
+            "perception": {"detector": "movenet-multipose"},
+            "cameras": {
+                "cam": {
+                    "source": "x",
+                    "zones": {"z": {"polygon": [[0, 0], [1, 0], [1, 1]]}},
+                    "situations": {"zone_intrusion": {"enabled": True, "zones": ["z"]}},
+                }
+            },
+        }
+    )
+    pipe = CameraPipeline("cam", site)
+    assert (pipe.low_confidence, pipe.confidence) == (0.05, 0.1)
+    assert pipe.detector.input_size == 384  # type: ignore[attr-defined]
+    assert pipe.model_name == "movenet-multipose+bytetrack"
+    out = pipe.process(Frame(np.zeros((120, 160, 3), np.uint8), 0.0, 0))
+    assert out == []
+
+
+def test_configured_thresholds_override_the_model_defaults() -> None:
+    site = parse_config(
+        {
+            "perception": {"detector": "movenet-multipose", "confidence": 0.4, "input_size": 256},
+            "tracking": {"low_confidence": 0.2},
+            "cameras": {"cam": {"source": "x"}},
+        }
+    )
+    pipe = CameraPipeline("cam", site)
+    assert (pipe.low_confidence, pipe.confidence) == (0.2, 0.4)
+    assert pipe.detector.input_size == 256  # type: ignore[attr-defined]
+
+
+def test_situation_not_analysed_yet_is_reported_not_dropped() -> None:
+    site = parse_config(
+        {"cameras": {"cam": {"source": "x", "situations": {"fire_start": {"enabled": True}}}}}
+    )
+
+    class Nothing:
+        name = "none"
+
+        def detect(self, image: np.ndarray):  # pragma: no cover - never called here
+            raise AssertionError
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pipe = CameraPipeline("cam", site, detector=Nothing())
+    from veilleur.situations import IMPLEMENTED
+
+    if "fire_start" in IMPLEMENTED:
+        pytest.skip("fire_start is analysed in this version")
+    assert any(
+        issubclass(w.category, SituationNotAvailable) and "fire_start" in str(w.message)
+        for w in caught
+    )
+    assert pipe.situations == []
+
+
+def test_unknown_camera_is_a_clear_error() -> None:
+    site = parse_config({"cameras": {"cam": {"source": "x"}}})
+    with pytest.raises(KeyError, match="not in the configuration"):
+        CameraPipeline("other", site)
