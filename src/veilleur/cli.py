@@ -214,6 +214,94 @@ def analyze(
         raise typer.Exit(130)
 
 
+@app.command()
+def evaluate(
+    truth: Annotated[
+        list[Path] | None,
+        typer.Option("--truth", "-t", help="Ground-truth file(s) (docs/evaluation.md)."),
+    ] = None,
+    scenarios: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also generate every synthetic scenario into this folder (with its truth.yaml) "
+            "and evaluate it."
+        ),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for report.md, report.html and plots.")
+    ] = Path("out/evaluation"),
+    jobs: Annotated[int, typer.Option(help="Clips analysed in parallel (0: one per core).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the scenario generators.")] = 0,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these scenario generators (by module name), with --scenarios."),
+    ] = None,
+) -> None:
+    """Run the detectors on labelled clips and report precision, recall, delay and false
+    alarms per situation."""
+    from veilleur.evaluation.metrics import summarise
+    from veilleur.evaluation.report import write_report
+    from veilleur.evaluation.runner import run
+    from veilleur.evaluation.truth import TruthError, TruthFile, dump_truth, load_truth
+
+    if not truth and scenarios is None:
+        raise _fail("nothing to evaluate: give --truth FILE and/or --scenarios DIR")
+    loaded: list[tuple[TruthFile, Path]] = []
+    try:
+        for t in truth or []:
+            loaded.append(load_truth(t))
+    except TruthError as exc:
+        raise _fail(str(exc)) from None
+    if scenarios is not None:
+        from veilleur.evaluation.scenarios import generators
+
+        gens = generators()
+        unknown = set(only or []) - set(gens)
+        if unknown:
+            known = ", ".join(sorted(gens))
+            raise _fail(
+                f"unknown scenario generator(s) {', '.join(sorted(unknown))}; known: {known}"
+            )
+        scenarios.mkdir(parents=True, exist_ok=True)
+        clips = []
+        for name, gen in gens.items():
+            if only and name not in only:
+                continue
+            err.print(f"generating scenarios: {name} ...")
+            clips.extend(gen(scenarios, seed))
+        generated = TruthFile(clips=clips)
+        dump_truth(generated, scenarios / "truth.yaml")
+        loaded.append((generated, scenarios.resolve()))
+    total = sum(len(t.clips) for t, _ in loaded)
+    with Progress(
+        TextColumn("[bold]evaluate"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} clips"),
+        TimeElapsedColumn(),
+        console=err,
+    ) as bar:
+        task = bar.add_task("clips", total=total)
+        outcomes = run(loaded, jobs=jobs or None, on_done=lambda o: bar.update(task, advance=1))
+    for o in outcomes:
+        if o.error:
+            err.print(f"[red]clip {o.clip} could not be analysed:[/] {o.error}", highlight=False)
+    figs = summarise(outcomes)
+    command = "veilleur " + " ".join(sys.argv[1:])
+    report = write_report(outcomes, figs, output, command=command)
+    from veilleur.evaluation.report import situation_rows
+
+    table = Table(title=f"{total} clips (full table in the report)")
+    for col in ("situation", "clips", "exp.", "found", "recall", "sig.", "prec.", "rep.",
+                "delay s", "FA/h (neg.)"):  # fmt: skip
+        table.add_column(col)
+    for row in situation_rows(figs):
+        table.add_row(*row)
+    out.print(table)
+    out.print(f"report: {report} and {report.with_suffix('.html')}")
+    if any(o.error for o in outcomes):
+        raise typer.Exit(1)
+
+
 def _print_summary(
     camera: str,
     video: str,

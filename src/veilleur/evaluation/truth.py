@@ -12,6 +12,7 @@ clips:
     expected:                                 # the signals that should be raised
       - situation: fire_start
         zone: null                            # null: any zone (or the whole image)
+        optional: false                       # true: borderline, neither required nor a false alarm
         start_s: 0.0                          # the truth interval, seconds of the clip
         end_s: 30.0
         bbox: [0.1, 0.2, 0.5, 0.9]            # optional, 0..1 image coordinates
@@ -55,6 +56,11 @@ class ExpectedSignal(BaseModel):
     )
     start_s: float = Field(ge=0, description="Start of the truth interval, seconds of the clip.")
     end_s: float = Field(ge=0, description="End of the truth interval, seconds of the clip.")
+    optional: bool = Field(
+        default=False,
+        description="A borderline case (e.g. feet within a few pixels of a zone's edge): a "
+        "signal that reports it is not a false alarm, and no signal is not a miss.",
+    )
     bbox: Annotated[list[float], Field(min_length=4, max_length=4)] | None = Field(
         default=None,
         description="Where, [x1, y1, x2, y2] in 0..1 image coordinates; when given, a signal "

@@ -1,0 +1,73 @@
+"""Run the core over labelled clips and compare with their truth."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from veilleur.evaluation.metrics import ClipOutcome
+from veilleur.evaluation.truth import Clip, TruthFile, expand
+
+
+def analyse_clip(clip: Clip, base: Path) -> ClipOutcome:
+    """Analyse one clip with its configuration; a clip that cannot be analysed is reported with
+    its error, never dropped."""
+    from veilleur.config import load_config
+    from veilleur.pipeline import CameraPipeline
+    from veilleur.sources import VideoSource
+
+    try:
+        video = expand(clip.video, base)
+        site = load_config(expand(clip.config, base))
+        camera = clip.camera or next(iter(site.cameras))
+        if camera not in site.cameras:
+            raise ValueError(f"camera '{camera}' is not in {clip.config}")
+        cam = site.cameras[camera]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipe = CameraPipeline(camera, site)
+        signals = []
+        last_t = 0.0
+        with VideoSource(str(video), analysis_fps=cam.analysis_fps, size=cam.analysis_size) as src:
+            for frame in src.frames():
+                signals.extend(pipe.process(frame))
+                last_t = frame.t
+        enabled = [name for name, s in cam.situations.items() if s.enabled]
+        duration = last_t + 1.0 / cam.analysis_fps
+        return ClipOutcome(clip.name, duration, clip.synthetic, enabled, signals, clip.expected)
+    except Exception as exc:  # one bad clip must not stop the evaluation
+        return ClipOutcome(clip.name, 0.0, clip.synthetic, [], [], clip.expected, error=str(exc))
+
+
+def _analyse(args: tuple[Clip, Path]) -> ClipOutcome:
+    return analyse_clip(*args)
+
+
+def run(
+    truths: Iterable[tuple[TruthFile, Path]],
+    jobs: int | None = None,
+    on_done: Callable[[ClipOutcome], None] | None = None,
+) -> list[ClipOutcome]:
+    """Analyse every clip (in `jobs` processes) and match its signals to its truth."""
+    work = [(clip, base) for truth, base in truths for clip in truth.clips]
+    jobs = jobs or os.cpu_count() or 1
+    outcomes: list[ClipOutcome] = []
+    if jobs == 1:
+        for item in work:
+            outcome = _analyse(item).match()
+            outcomes.append(outcome)
+            if on_done:
+                on_done(outcome)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_analyse, item) for item in work]
+            for fut in as_completed(futures):
+                outcome = fut.result().match()
+                outcomes.append(outcome)
+                if on_done:
+                    on_done(outcome)
+    order = {clip.name: i for i, (clip, _) in enumerate(work)}
+    return sorted(outcomes, key=lambda o: order[o.clip])
