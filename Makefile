@@ -6,7 +6,7 @@ SHARED ?= $(abspath ../shared)
 DEMO_CLIP := /usr/share/doc/opencv-doc/examples/data/vtest.avi
 export VEILLEUR_MODELS_DIR ?= $(if $(wildcard $(SHARED)/models),$(SHARED)/models,)
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint evaluate clean
 
 $(BIN)/veilleur: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: install
 
 test: install lint
 	VEILLEUR_SHARED=$(SHARED) $(BIN)/pytest
+
+evaluate: install
+	VEILLEUR_SHARED=$(SHARED) $(BIN)/veilleur evaluate --truth evaluation/real.yaml \
+		--truth evaluation/pets_s2l1.yaml --scenarios out/scenarios --out out/evaluation
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
