@@ -22,7 +22,8 @@ from _pets import annotated
 
 from veilleur.config import parse_config
 from veilleur.evaluation import pets
-from veilleur.evaluation.mot import DetectionScore, TrackingScore, iou_matrix, load_mot
+from veilleur.evaluation.mot import DetectionScore, TrackingScore, load_mot
+from veilleur.perception.nms import iou_matrix
 from veilleur.pipeline import CameraPipeline
 from veilleur.sources import VideoSource
 from veilleur.types import Signal

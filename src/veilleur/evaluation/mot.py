@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from veilleur.perception.nms import iou_matrix
+
 
 def load_mot(path: str | Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """MOT text (frame 1-based, id, x, y, w, h, ...) → {0-based frame: (ids, xyxy boxes)}."""
@@ -25,20 +27,6 @@ def load_mot(path: str | Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         f: (np.array([i for i, _ in items], dtype=np.int64), np.stack([b for _, b in items]))
         for f, items in out.items()
     }
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return np.asarray(inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9))
 
 
 def match(gt: np.ndarray, pred: np.ndarray, min_iou: float = 0.5) -> list[tuple[int, int]]:
