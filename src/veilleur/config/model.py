@@ -132,12 +132,11 @@ class SituationsConfig(Strict):
 
     abandoned_object: AbandonedObjectConfig = Field(
         default_factory=AbandonedObjectConfig,
-        description="An object left still with nobody near it (not yet analysed by this "
-        "version: accepted and ignored with a warning).",
+        description="An object left still with nobody near it.",
     )
     weapon: WeaponConfig = Field(
         default_factory=WeaponConfig,
-        description="A weapon held or visible (not yet analysed by this version).",
+        description="A weapon held or visible.",
     )
     wrong_way: WrongWayConfig = Field(
         default_factory=WrongWayConfig,
@@ -149,19 +148,19 @@ class SituationsConfig(Strict):
     )
     person_on_ground: PersonOnGroundConfig = Field(
         default_factory=PersonOnGroundConfig,
-        description="A person on the ground after a fall (not yet analysed by this version).",
+        description="A person on the ground after a fall.",
     )
     crowd_movement: CrowdMovementConfig = Field(
         default_factory=CrowdMovementConfig,
-        description="A sudden collective change of motion (not yet analysed by this version).",
+        description="A sudden collective change of motion.",
     )
     excessive_density: ExcessiveDensityConfig = Field(
         default_factory=ExcessiveDensityConfig,
-        description="Too many people per m² or per zone (not yet analysed by this version).",
+        description="Too many people per m² or per zone.",
     )
     fire_start: FireStartConfig = Field(
         default_factory=FireStartConfig,
-        description="Flames or smoke appearing (not yet analysed by this version).",
+        description="Flames or smoke appearing.",
     )
 
     def items(self) -> list[tuple[str, SituationConfig]]:

@@ -107,6 +107,9 @@ class Scene:
         """All detections of the latest frame (tracked or not)."""
         self.crossings: list[LineCrossing] = []
         """Line crossings that happened in the latest frame."""
+        self.poses = Detections.empty()
+        """Every person the pose model found in the latest frame, with keypoints, tracked or
+        not: a lying person is often lost by the detector but still found by the pose model."""
         self.t = 0.0
         self.frame_index = -1
         self.image: np.ndarray | None = None
@@ -151,6 +154,7 @@ class Scene:
         )
         inside = {name: z.contains(feet) for name, z in geo.zones.items()}
 
+        self.poses = poses if poses is not None else Detections.empty()
         keypoints = self._match_poses(tracked, poses)
         assert tracked.track_id is not None
         for i, tid in enumerate(tracked.track_id.tolist()):
