@@ -1,0 +1,131 @@
+"""`fire_start`: flames or smoke appearing, seen in the image itself.
+
+The cues live in `perception/fire.py`: flame-coloured regions that flicker irregularly in place
+(not periodically, not all together, not going dark between flashes, not travelling), and grey,
+semi-transparent smoke spreading over a textured background. No detector output is needed;
+when the detector reports people and vehicles moving, what changes inside their boxes is not
+counted as flicker or smoke (still ones are kept: a parked car can burn).
+
+A zone (or the whole image when none is configured) is watched as a whole: an *episode* starts
+with the first confirmed fire region and ends when nothing fire-like has been seen for
+`grace_s`. One signal per episode, once flames have lasted `min_duration_s` (or smoke alone
+`smoke_min_duration_s`), with the union box of the fire regions seen then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from veilleur.config.situations import FireStartConfig
+from veilleur.perception.fire import FireRegion, FlameCue, FlameParams, SmokeCue
+from veilleur.scene.state import Scene
+from veilleur.situations.base import Situation, SituationContext
+from veilleur.types import PERSON, VEHICLE_CLASSES, Signal
+
+#: Moving things whose own changes explain flicker or a grey veil: people and vehicles.
+_EXPLAINED = frozenset({PERSON, *VEHICLE_CLASSES})
+#: A track moving at least this many of its own box heights per second counts as moving.
+_MOVING_HEIGHTS_PER_S = 0.2
+
+
+@dataclass
+class _Episode:
+    start: float
+    last_seen: float
+    signalled: bool = False
+
+
+class FireStart(Situation):
+    id = "fire_start"
+    known_limits = (
+        "Fire start: seen from the image alone, as flame-coloured light that flickers "
+        "irregularly in place, or as grey smoke veiling a textured background. Flames smaller "
+        "than about 1 % of the image width, flames hidden behind smoke or objects, and smoke "
+        "against the open sky or a plain wall are missed; smoke is slower to signal than "
+        "flames, and nothing is confirmed while the camera pans or zooms. Rotating beacons, flashing and strobe lights, lit signs, lamps, reflections of "
+        "headlights and sunsets are rejected because they are periodic, go dark between "
+        "flashes, change all together, stay still or travel; a light source that flickers "
+        "irregularly in place (a fire-effect lamp, a flag in warm light, a television's glow) "
+        "can still look like flames."
+    )
+
+    def __init__(self, config: FireStartConfig, context: SituationContext) -> None:
+        super().__init__(config, context)
+        self.cfg = config
+        flame = FlameParams(
+            min_red=config.min_red,
+            flicker_delta=config.flicker_delta,
+            min_area=config.min_area,
+            max_coherence=config.max_coherence,
+            max_periodicity=config.max_periodicity,
+            max_steadiness=config.max_steadiness,
+            max_travel=config.max_travel,
+        )
+        self.flame = FlameCue(flame, config.work_width) if config.flames else None
+        self.smoke = SmokeCue(work_width=config.work_width) if config.smoke else None
+        self._episodes: dict[str | None, _Episode] = {}
+        self.regions: list[FireRegion] = []
+        """The fire-like regions of the latest frame, confirmed or not (for display, tests)."""
+
+    def _ignore(self, scene: Scene) -> np.ndarray | None:
+        """Boxes of the people and vehicles moving now: their own motion explains flicker and
+        grey changes there. Still ones are not excluded: a parked car on fire is still."""
+        if not self.cfg.ignore_detected:
+            return None
+        boxes = [
+            st.box
+            for st in scene.visible
+            if st.class_id in _EXPLAINED
+            and st.speed >= _MOVING_HEIGHTS_PER_S * float(st.box[3] - st.box[1])
+        ]
+        return np.stack(boxes) if boxes else None
+
+    def _ready(self, region: FireRegion, t: float) -> bool:
+        need = self.cfg.min_duration_s if region.kind == "flame" else self.cfg.smoke_min_duration_s
+        return region.confirmed and t - region.first_t >= need
+
+    def update(self, scene: Scene) -> list[Signal]:
+        if scene.image is None:
+            return []
+        t = scene.t
+        ignore = self._ignore(scene)
+        regions: list[FireRegion] = []
+        if self.flame is not None:
+            regions += self.flame.update(scene.image, t, ignore)
+        if self.smoke is not None:
+            regions += self.smoke.update(scene.image, t, ignore)
+        self.regions = regions
+        fires = [r for r in regions if self._ready(r, t)]
+        out: list[Signal] = []
+        zones: list[str | None] = [*self.cfg.zones] or [None]
+        for zone in zones:
+            inside = self._in_zone(scene, zone, fires)
+            ep = self._episodes.get(zone)
+            if not inside:
+                if ep is not None and t - ep.last_seen > self.cfg.grace_s:
+                    del self._episodes[zone]
+                continue
+            if ep is None:
+                ep = _Episode(start=min(r.first_t for r in inside), last_seen=t)
+                self._episodes[zone] = ep
+            ep.last_seen = t
+            if ep.signalled or self.cooling(zone, t):
+                continue
+            ep.signalled = True
+            confidence = max(r.confidence for r in inside)
+            sig = self.signal(scene, zone, ep.start, [r.box for r in inside], confidence)
+            if sig is not None:
+                out.append(sig)
+        return out
+
+    @staticmethod
+    def _in_zone(scene: Scene, zone: str | None, fires: list[FireRegion]) -> list[FireRegion]:
+        """The fire regions whose box centre is in `zone` (all of them for the whole image)."""
+        if zone is None or not fires:
+            return fires
+        assert scene.geometry is not None
+        centres = np.array([[(r.box[0] + r.box[2]) / 2, (r.box[1] + r.box[3]) / 2] for r in fires])
+        inside = scene.geometry.zones[zone].contains(centres)
+        return [r for r, ok in zip(fires, inside, strict=True) if ok]
