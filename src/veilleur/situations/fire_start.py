@@ -45,10 +45,11 @@ class FireStart(Situation):
         "than about 1 % of the image width, flames hidden behind smoke or objects, and smoke "
         "against the open sky or a plain wall are missed; smoke is slower to signal than "
         "flames, and nothing is confirmed while the camera pans or zooms. Rotating beacons, "
-        "flashing and strobe lights, lit signs, lamps, reflections of headlights and sunsets are rejected because they are periodic, go dark between "
-        "flashes, change all together, stay still or travel; a light source that flickers "
-        "irregularly in place (a fire-effect lamp, a flag in warm light, a television's glow) "
-        "can still look like flames."
+        "flashing and strobe lights, lit signs, lamps, reflections of headlights and sunsets "
+        "are rejected because they are periodic, go dark between flashes, change all "
+        "together, stay still or travel; a light source that flickers irregularly in place "
+        "(a fire-effect lamp, a flag in warm light, a television's glow) can still look like "
+        "flames."
     )
 
     def __init__(self, config: FireStartConfig, context: SituationContext) -> None:
