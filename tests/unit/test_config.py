@@ -99,6 +99,13 @@ def test_version_changes_with_configuration(tmp_path: Path) -> None:
             "no allowed direction",
         ),
         ("cameras: {}\n", "cameras", 1, "no camera"),
+        (
+            "cameras:\n  a:\n    source: x\n"
+            "    situations:\n      excessive_density: {enabled: true}\n",
+            "cameras.a",
+            2,
+            "give max_people",
+        ),
     ],
 )
 def test_errors_name_file_key_line_and_fix(

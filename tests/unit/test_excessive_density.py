@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 from shapely.geometry import Polygon
 
-from veilleur.config import parse_config
+from veilleur.config import ConfigError, parse_config
 from veilleur.config.situations import ExcessiveDensityConfig
 from veilleur.perception.density import (
     Foreground,
@@ -258,10 +258,10 @@ def test_whole_image_when_no_zone_is_given() -> None:
     assert len(signals) == 1 and signals[0].zone is None
 
 
-def test_no_limit_to_apply_is_reported_and_raises_nothing() -> None:
-    with pytest.warns(UserWarning, match="no limit"):
-        signals, _ = run(density(), arrivals(0.0, 0.1, 30), 6.0)
-    assert signals == []
+def test_no_limit_to_apply_is_a_configuration_error() -> None:
+    # Without a calibration there is no people per m²: a limit per zone must be given.
+    with pytest.raises(ConfigError, match="give max_people"):
+        run(density(), arrivals(0.0, 0.1, 30), 6.0)
 
 
 def _crowd_scene() -> tuple[Callable[[float], list[Box]], Callable[[float], np.ndarray]]:

@@ -343,6 +343,16 @@ class CameraConfig(Strict):
                 raise ValueError(
                     f"situations.{name} is enabled but names no zone; it needs one ({what})"
                 )
+            if (
+                name == "excessive_density"
+                and self.calibration is None
+                and getattr(sit, "max_people", None) is None
+            ):
+                raise ValueError(
+                    "situations.excessive_density is enabled but has no limit: without a "
+                    "ground calibration (calibration:) there is no people per m², so give "
+                    "max_people: N (people per zone)"
+                )
             if name == "wrong_way":
                 for z in sit.zones:
                     if self.zones[z].direction is None:
