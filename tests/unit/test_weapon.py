@@ -245,7 +245,9 @@ def red_detector(path: Path) -> Path:
         b[4] = b[5] = -10.0
         inits += [numpy_helper.from_array(w, f"w{s}"), numpy_helper.from_array(b, f"b{s}")]
         nodes += [
-            helper.make_node("AveragePool", ["images"], [f"p{s}"], kernel_shape=[s, s], strides=[s, s]),
+            helper.make_node(
+                "AveragePool", ["images"], [f"p{s}"], kernel_shape=[s, s], strides=[s, s]
+            ),
             helper.make_node("Conv", [f"p{s}", f"w{s}", f"b{s}"], [f"c{s}"]),
             helper.make_node("Reshape", [f"c{s}", "shape"], [f"r{s}"]),
         ]  # fmt: skip
