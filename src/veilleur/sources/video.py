@@ -212,6 +212,10 @@ class VideoSource:
       or let the decoder drop non-reference ones (`skip_frame = "NONREF"`); never changes which
       frames are yielded or their pixels.
     - `options`: extra FFmpeg options for the container (e.g. `{"rtsp_transport": "udp"}`).
+    - `realtime`: yield each frame no earlier than its time after the first one, so that a file
+      stands for a live camera (a consumer that falls behind gets the late frames at once).
+    - `loop`: files only; at the end start again from the beginning, times and indexes
+      continuing (one nominal frame interval after the last picture), for demonstrations.
     """
 
     def __init__(
@@ -229,6 +233,8 @@ class VideoSource:
         open_timeout_s: float = 10.0,
         skip_unsampled: bool = True,
         options: Mapping[str, str] | None = None,
+        realtime: bool = False,
+        loop: bool = False,
     ) -> None:
         if analysis_fps is not None and not analysis_fps > 0:
             raise ValueError(f"analysis_fps must be positive or None, got {analysis_fps!r}")
@@ -256,6 +262,13 @@ class VideoSource:
         self._open_timeout = open_timeout_s
         self._skip_unsampled = skip_unsampled and analysis_fps is not None
         self._user_options = dict(options or {})
+        self._realtime = realtime
+        self._loop = loop and self._path is not None
+        # Monotonic time at which stream time 0 is due, set by the first paced frame.
+        self._pace_origin: float | None = None
+        self._looping = False
+        self.loops = 0
+        """How many times a looped file started again."""
 
         self.events: list[SourceEvent] = []
         self.decoded_frames = 0
@@ -364,6 +377,8 @@ class VideoSource:
                     frame = next(inner, None)
                 if frame is None:
                     break
+                if self._realtime:
+                    self._pace(frame.t)
                 yield frame
         finally:
             with self._lock:
@@ -372,6 +387,14 @@ class VideoSource:
                     self._current = None
                 if self._closed:
                     self._drop_session()
+
+    def _pace(self, t: float) -> None:
+        now = time.monotonic()
+        if self._pace_origin is None:
+            self._pace_origin = now - t
+        wait = self._pace_origin + t - now
+        if wait > 0:
+            self._stop.wait(wait)  # close() ends the wait at once
 
     def _close_current(self) -> None:
         # Closing the generator ends the demuxing generator and drops the packets it holds: they
@@ -390,6 +413,8 @@ class VideoSource:
                 break
             if cause is None and not self.info.is_live:
                 self._check_complete()
+                if self._loop and self._restart():
+                    continue
                 self._end()
                 break
             if cause is None:
@@ -654,10 +679,29 @@ class VideoSource:
             )
         return s.frames_out / rate
 
+    def _restart(self) -> bool:
+        """Reopen a looped file from its beginning; False if it cannot be reopened."""
+        self._drop_session()
+        try:
+            self._session = self._open()
+        except _OpenFailure as exc:
+            self._emit("gave_up", self._best_t(), f"{self._label}: cannot loop: {exc}")
+            return False
+        self._looping = True
+        self.loops += 1
+        log.info("%s: end of file; looping (times continue)", self._label)
+        return True
+
     def _start_clock(self, s: _Session, raw: float) -> None:
         s.first_raw = raw
         if self._last_t is None:
             s.offset = 0.0
+            return
+        if self._looping:
+            # The file again: the next picture follows the last one by one frame interval.
+            self._looping = False
+            s.offset = self._last_t + (self._nominal_dt or 0.04)
+            self._last_seen_t = None
             return
         # A new connection to a live stream: its clock is unrelated to the old one, so continue
         # after the last time plus the wall-clock time spent offline.
