@@ -1,0 +1,197 @@
+"""Users, password hashing and console sessions (SPEC S9).
+
+Passwords are hashed with argon2id (memory-hard). A console session is a random cookie token of
+32 bytes; only its sha256 is stored, so a copy of the database cannot be replayed as a login.
+Each session carries its own CSRF token. Mutating functions commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from veilleur.store.models import ROLES, User, WebSession, utcnow
+
+DEFAULT_SESSION_TTL_S = 8 * 3600
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    _check_password(password)
+    return _hasher.hash(password)
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise ValueError(
+            f"a password needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+        )
+
+
+def _check_username(username: str) -> None:
+    if not 1 <= len(username) <= 64 or not all(c.isalnum() or c in "._-@" for c in username):
+        raise ValueError(f"username {username!r}: 1 to 64 letters, digits or '.', '_', '-', '@'")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Verified against for unknown users so that a wrong name costs as long as a wrong password.
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_user(s: Session, username: str, password: str, role: str) -> User:
+    """A new active user; ValueError if the name is taken or a field is invalid."""
+    _check_username(username)
+    _check_role(role)
+    if s.scalar(select(User.id).where(User.username == username)) is not None:
+        raise ValueError(f"username {username!r} is already taken")
+    user = User(username=username, password_hash=hash_password(password), role=role, active=True)
+    s.add(user)
+    try:
+        s.commit()
+    except IntegrityError as exc:
+        # Another writer took the name between the check and the commit.
+        s.rollback()
+        raise ValueError(f"username {username!r} is already taken") from exc
+    return user
+
+
+def get_user(s: Session, user_id: int) -> User | None:
+    return s.get(User, user_id)
+
+
+def get_user_by_name(s: Session, username: str) -> User | None:
+    return s.scalar(select(User).where(User.username == username))
+
+
+def list_users(s: Session) -> list[User]:
+    return list(s.scalars(select(User).order_by(User.username)))
+
+
+def update_user(
+    s: Session,
+    user: User,
+    *,
+    role: str | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+) -> User:
+    """Change a user's role, active flag or password.
+
+    Deactivating a user or changing their password closes their open sessions.
+    """
+    if role is not None:
+        _check_role(role)
+        user.role = role
+    close_all = False
+    if password is not None:
+        user.password_hash = hash_password(password)
+        close_all = True
+    if active is not None:
+        close_all = close_all or (user.active and not active)
+        user.active = active
+    if close_all:
+        s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    s.commit()
+    return user
+
+
+def authenticate(s: Session, username: str, password: str) -> User | None:
+    """The active user with this name and password, or None.
+
+    Unknown names are verified against a dummy hash, so timing does not tell which names
+    exist. A hash made with older argon2 parameters is upgraded on a successful login.
+    """
+    user = get_user_by_name(s, username)
+    if user is None:
+        _verify(_dummy_hash(), password)
+        return None
+    if not _verify(user.password_hash, password) or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+        s.commit()
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(
+    s: Session, user: User, ttl_s: int = DEFAULT_SESSION_TTL_S
+) -> tuple[str, WebSession]:
+    """A new console session: (cookie token to hand to the browser, stored row)."""
+    if ttl_s <= 0:
+        raise ValueError("a session's lifetime must be positive")
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    row = WebSession(
+        token_hash=_token_hash(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl_s),
+    )
+    s.add(row)
+    s.commit()
+    return token, row
+
+
+def session_user(
+    s: Session, token: str, *, now: datetime | None = None
+) -> tuple[User, WebSession] | None:
+    """The user and session of a cookie token; None if unknown, expired, or the user inactive."""
+    if not token:
+        return None
+    now = now or utcnow()
+    row = s.scalar(
+        select(WebSession).where(
+            WebSession.token_hash == _token_hash(token), WebSession.expires_at > now
+        )
+    )
+    if row is None or not row.user.active:
+        return None
+    return row.user, row
+
+
+def check_csrf(web_session: WebSession, token: str | None) -> bool:
+    """Whether a submitted CSRF token is this session's (compared in constant time)."""
+    return token is not None and hmac.compare_digest(web_session.csrf_token, token)
+
+
+def close_session(s: Session, token: str) -> None:
+    """Log out: forget the session of this token (nothing happens for an unknown token)."""
+    s.execute(delete(WebSession).where(WebSession.token_hash == _token_hash(token)))
+    s.commit()
+
+
+def purge_expired_sessions(s: Session, *, now: datetime | None = None) -> int:
+    """Delete expired sessions; returns how many."""
+    result = s.execute(delete(WebSession).where(WebSession.expires_at <= (now or utcnow())))
+    s.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
