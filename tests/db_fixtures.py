@@ -12,8 +12,10 @@ through tests/conftest.py). Fixtures:
 
 PostgreSQL: a fresh database `veilleur_test_<random>` is created on the server at
 VEILLEUR_TEST_PG_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres) once per
-test session, migrated once, emptied (TRUNCATE) after each test, and dropped at the end. Under
-CI (CI=true) an unreachable server fails the tests; elsewhere the PostgreSQL cases are skipped.
+test session, migrated once, emptied (TRUNCATE) after each test (rebuilt if the test altered the
+schema), and dropped at the end. Under CI (CI=true) an unreachable server fails the tests;
+elsewhere the PostgreSQL cases are skipped. A test that opens its own engines must dispose of
+them before it ends, or the TRUNCATE waits for their locks.
 """
 
 from __future__ import annotations
@@ -94,13 +96,39 @@ def pg_database(pg_available: bool) -> Iterator[str]:
         _drop_pg_database(url)
 
 
-def _truncate(url: str) -> None:
+# Tables and indexes of the public schema: a test that altered the schema (dropped a table or
+# an index) is caught after it, and the schema rebuilt, so it cannot spoil the tests that follow.
+_FINGERPRINT = text(
+    "SELECT (SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables"
+    " WHERE schemaname = 'public') || '|' ||"
+    " (SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes"
+    " WHERE schemaname = 'public')"
+)
+
+
+def _fingerprint(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            value = conn.execute(_FINGERPRINT).scalar()
+            return None if value is None else str(value)
+    finally:
+        engine.dispose()
+
+
+def _reset(url: str, fingerprint: str | None) -> None:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     engine = make_engine(url)
     try:
+        if _fingerprint(url) == fingerprint:
+            with engine.begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '20s'"))
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            return
         with engine.begin() as conn:
-            conn.execute(text("SET LOCAL lock_timeout = '20s'"))
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        upgrade(engine)
     finally:
         engine.dispose()
 
@@ -118,10 +146,11 @@ def db_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
         yield url
         return
     url = request.getfixturevalue("pg_database")
+    fingerprint = _fingerprint(url)
     try:
         yield url
     finally:
-        _truncate(url)
+        _reset(url, fingerprint)
 
 
 @pytest.fixture

@@ -54,10 +54,15 @@ def test_models_and_migrations_agree(db_url: str) -> None:
     assert schema_diff(db_url) == []
 
 
-def test_schema_diff_sees_a_missing_index(db_engine: Engine) -> None:
-    with db_engine.begin() as conn:
-        conn.execute(text("DROP INDEX ix_signals_camera"))
-    diff = schema_diff(db_engine)
+def test_schema_diff_sees_a_missing_index(empty_db_url: str) -> None:
+    engine = make_engine(empty_db_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(text("DROP INDEX ix_signals_camera"))
+        diff = schema_diff(engine)
+    finally:
+        engine.dispose()
     assert any(d[0] == "add_index" and d[1].name == "ix_signals_camera" for d in diff)
 
 

@@ -1,0 +1,321 @@
+"""Signals, their media files, qualifications and figures.
+
+A signal is committed to the database before `record_signal` returns, so whoever is told about
+it afterwards (the console, a sink) can always read it back. Its snapshot and clip, already
+blurred by the camera worker (SPEC S6), are written under `data_dir/media/YYYY/MM/DD/`; files of
+a signal whose row could not be committed are removed. Mutating functions commit.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, FunctionElement, Select, String, case, func, select
+from sqlalchemy.exc import CompileError, IntegrityError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from veilleur.config.common import SITUATION_IDS
+from veilleur.store.models import SIGNAL_STATES, VERDICTS, Review, SignalRow, User
+
+MEDIA_DIR = "media"
+MAX_LIST_LIMIT = 1000
+MAX_COMMENT_LENGTH = 2000
+
+
+class SignalLike(Protocol):
+    """What the store reads of a `veilleur.types.Signal`."""
+
+    @property
+    def situation(self) -> str: ...
+    @property
+    def camera(self) -> str: ...
+    @property
+    def zone(self) -> str | None: ...
+    @property
+    def start_s(self) -> float: ...
+    @property
+    def end_s(self) -> float: ...
+    @property
+    def frame(self) -> int: ...
+    @property
+    def bbox(self) -> Sequence[float]: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def config_version(self) -> str: ...
+
+
+class SignalEventLike(Protocol):
+    """What the store reads of a `veilleur.runtime.SignalEvent`."""
+
+    @property
+    def signal(self) -> SignalLike: ...
+    @property
+    def snapshot_jpeg(self) -> bytes: ...
+    @property
+    def clip_mp4(self) -> bytes | None: ...
+    @property
+    def known_limits(self) -> str: ...
+    @property
+    def wall_time(self) -> datetime: ...
+
+
+def media_file(data_dir: Path, relative: str) -> Path:
+    """The absolute path of a stored snapshot or clip; ValueError if it leaves the media folder."""
+    media = (Path(data_dir) / MEDIA_DIR).resolve()
+    path = (Path(data_dir) / relative).resolve()
+    if not path.is_relative_to(media):
+        raise ValueError(f"{relative!r} is not a media file of {data_dir}")
+    return path
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    # Readers (the console) never see a half-written file: write aside, then rename.
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _check_event(event: SignalEventLike) -> None:
+    signal = event.signal
+    if signal.situation not in SITUATION_IDS:
+        raise ValueError(f"unknown situation {signal.situation!r}")
+    bbox = [float(v) for v in signal.bbox]
+    if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox):
+        raise ValueError(f"bbox must be 4 finite numbers, got {signal.bbox!r}")
+    if not math.isfinite(float(signal.confidence)):
+        raise ValueError("confidence must be finite")
+    if event.wall_time.tzinfo is None:
+        raise ValueError("wall_time must be an aware (UTC) datetime")
+    if event.snapshot_jpeg and not event.snapshot_jpeg.startswith(b"\xff\xd8\xff"):
+        raise ValueError("snapshot_jpeg is not a JPEG image")
+    if event.clip_mp4 and event.clip_mp4[4:8] != b"ftyp":
+        raise ValueError("clip_mp4 is not an MP4 file")
+
+
+def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalRow:
+    """Write the signal's snapshot and clip, then commit its row; returns the committed row.
+
+    An empty snapshot (no blurred image could be made) or a missing clip is simply not stored.
+    If anything fails, the files written for this signal are removed and the error raised.
+    """
+    _check_event(event)
+    signal = event.signal
+    occurred_at = event.wall_time.astimezone(UTC)
+    day = Path(MEDIA_DIR, f"{occurred_at:%Y}", f"{occurred_at:%m}", f"{occurred_at:%d}")
+    stem = uuid.uuid4().hex
+    written: list[Path] = []
+    try:
+        snapshot_path = clip_path = None
+        for data, suffix in ((event.snapshot_jpeg, ".jpg"), (event.clip_mp4, ".mp4")):
+            if not data:
+                continue
+            relative = day / f"{stem}{suffix}"
+            target = Path(data_dir) / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(target, data)
+            written.append(target)
+            if suffix == ".jpg":
+                snapshot_path = relative.as_posix()
+            else:
+                clip_path = relative.as_posix()
+        row = SignalRow(
+            situation=signal.situation,
+            camera=signal.camera,
+            zone=signal.zone,
+            start_s=float(signal.start_s),
+            end_s=float(signal.end_s),
+            frame=int(signal.frame),
+            bbox=[float(v) for v in signal.bbox],
+            confidence=float(signal.confidence),
+            model=signal.model,
+            config_version=signal.config_version,
+            known_limits=event.known_limits,
+            occurred_at=occurred_at,
+            snapshot_path=snapshot_path,
+            clip_path=clip_path,
+            state="new",
+        )
+        s.add(row)
+        s.commit()
+    except BaseException:
+        s.rollback()
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return row
+
+
+def _filtered(
+    stmt: Select[Any],
+    *,
+    camera: str | None,
+    situation: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Select[Any]:
+    if camera is not None:
+        stmt = stmt.where(SignalRow.camera == camera)
+    if situation is not None:
+        stmt = stmt.where(SignalRow.situation == situation)
+    if since is not None:
+        stmt = stmt.where(SignalRow.occurred_at >= since)
+    if until is not None:
+        stmt = stmt.where(SignalRow.occurred_at < until)
+    return stmt
+
+
+def list_signals(
+    s: Session,
+    *,
+    camera: str | None = None,
+    situation: str | None = None,
+    state: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+) -> list[SignalRow]:
+    """Newest first. Next page: `before_id=` the last row's id (keyset pagination).
+
+    `since` is inclusive and `until` exclusive, on the time the signal was recognised.
+    """
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+    if state is not None and state not in SIGNAL_STATES:
+        raise ValueError(f"state {state!r} is not one of {', '.join(SIGNAL_STATES)}")
+    stmt = _filtered(
+        select(SignalRow), camera=camera, situation=situation, since=since, until=until
+    )
+    if state is not None:
+        stmt = stmt.where(SignalRow.state == state)
+    if before_id is not None:
+        stmt = stmt.where(SignalRow.id < before_id)
+    return list(s.scalars(stmt.order_by(SignalRow.id.desc()).limit(limit)))
+
+
+def get_signal(s: Session, signal_id: int) -> SignalRow | None:
+    return s.get(SignalRow, signal_id)
+
+
+def qualify(
+    s: Session, signal_id: int, user: User, verdict: str, comment: str | None = None
+) -> Review:
+    """An operator's qualification of a signal (SPEC S4); it is final.
+
+    ValueError for a bad verdict, a too long comment or an already qualified signal;
+    LookupError for an unknown signal.
+    """
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
+    comment = (comment or "").strip() or None
+    if comment is not None and len(comment) > MAX_COMMENT_LENGTH:
+        raise ValueError(f"a comment has at most {MAX_COMMENT_LENGTH} characters")
+    # The row lock (PostgreSQL) serialises two operators qualifying the same signal; the unique
+    # signal_id of reviews settles it on every database.
+    signal = s.get(SignalRow, signal_id, with_for_update=True)
+    if signal is None:
+        s.rollback()
+        raise LookupError(f"no signal {signal_id}")
+    if signal.state == "qualified" or signal.review is not None:
+        s.rollback()
+        raise ValueError(f"signal {signal_id} is already qualified")
+    review = Review(signal_id=signal.id, user_id=user.id, verdict=verdict, comment=comment)
+    s.add(review)
+    signal.state = "qualified"
+    signal.review = review
+    try:
+        s.commit()
+    except IntegrityError as exc:
+        s.rollback()
+        raise ValueError(f"signal {signal_id} is already qualified") from exc
+    return review
+
+
+class utc_day(FunctionElement[str]):
+    """The UTC calendar day 'YYYY-MM-DD' of a timestamp column, on SQLite and PostgreSQL."""
+
+    type = String()
+    name = "utc_day"
+    inherit_cache = True
+
+
+@compiles(utc_day, "sqlite")
+def _utc_day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    # Stored as naive UTC text 'YYYY-MM-DD HH:MM:SS...'.
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    # Literals, not bound parameters, so that SELECT and GROUP BY render the same expression.
+    column = compiler.process(element.clauses, **kw)
+    return f"to_char(({column}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
+@compiles(utc_day)
+def _utc_day_other(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    raise CompileError(f"utc_day is not defined for {compiler.dialect.name}")
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def signal_stats(
+    s: Session,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    camera: str | None = None,
+    situation: str | None = None,
+) -> list[dict[str, Any]]:
+    """Signals per (UTC day, situation, camera) with their qualifications (SPEC §5).
+
+    Each item: day ('YYYY-MM-DD'), situation, camera, signals, confirmed, false_alarm,
+    not_actionable, pending (not yet qualified); ordered by day, situation, camera.
+    """
+    day = utc_day(SignalRow.occurred_at)
+    stmt = (
+        select(
+            day.label("day"),
+            SignalRow.situation,
+            SignalRow.camera,
+            func.count(SignalRow.id),
+            _count_if(Review.verdict == "confirmed"),
+            _count_if(Review.verdict == "false_alarm"),
+            _count_if(Review.verdict == "not_actionable"),
+            _count_if(Review.id.is_(None)),
+        )
+        .outerjoin(Review, Review.signal_id == SignalRow.id)
+        .group_by(day, SignalRow.situation, SignalRow.camera)
+        .order_by(day, SignalRow.situation, SignalRow.camera)
+    )
+    stmt = _filtered(stmt, camera=camera, situation=situation, since=since, until=until)
+    keys = ("signals", "confirmed", "false_alarm", "not_actionable", "pending")
+    return [
+        {
+            "day": str(row[0]),
+            "situation": row[1],
+            "camera": row[2],
+            **{key: int(value) for key, value in zip(keys, row[3:], strict=True)},
+        }
+        for row in s.execute(stmt)
+    ]
