@@ -146,3 +146,21 @@ def test_foreign_keys_are_enforced(db_engine: Engine) -> None:
                 "expires_at) VALUES ('x', 12345, 'c', '2025-01-01', '2025-01-02')"
             )
         )
+
+
+def test_maintenance_command(empty_db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from veilleur.store.__main__ import main
+
+    assert main(["current", "--url", empty_db_url]) == 0
+    assert capsys.readouterr().out.strip() == "None"
+    assert main(["upgrade", "--url", empty_db_url]) == 0
+    assert capsys.readouterr().out.strip() == _head()
+    assert main(["check", "--url", empty_db_url]) == 0
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP INDEX ix_signals_state"))
+    finally:
+        engine.dispose()
+    assert main(["check", "--url", empty_db_url]) == 1
+    assert "ix_signals_state" in capsys.readouterr().out

@@ -6,14 +6,24 @@ without one (for example `python -m veilleur.store revision`) it connects to `sq
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
 from veilleur.store.db import make_engine
-from veilleur.store.models import Base
+from veilleur.store.models import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def _render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    # Generated migrations stay free of model imports: the UTC wrapper is a timestamptz column.
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _run(connection: Connection) -> None:
@@ -21,6 +31,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        render_item=_render_item,
         # SQLite cannot alter most column or constraint definitions in place.
         render_as_batch=connection.dialect.name == "sqlite",
     )
