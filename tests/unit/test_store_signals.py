@@ -319,3 +319,16 @@ def test_signal_stats(
         with session_factory(db_engine)() as s:
             s.execute(text("SET TIME ZONE 'Pacific/Auckland'"))
             assert signal_stats(s) == expected
+
+
+def test_qualify_sees_a_qualification_made_elsewhere(
+    db_engine: Engine, db_session: Session, data_dir: Path, operator: User
+) -> None:
+    row = record_signal(db_session, _event(), data_dir)
+    assert get_signal(db_session, row.id) is row  # held, unexpired, in this session
+    with session_factory(db_engine)() as other:
+        qualify(other, row.id, operator, "confirmed")
+    with pytest.raises(ValueError, match="already qualified"):
+        qualify(db_session, row.id, operator, "false_alarm")
+    refreshed = get_signal(db_session, row.id)
+    assert refreshed is not None and refreshed.state == "qualified"

@@ -229,8 +229,9 @@ def qualify(
     if comment is not None and len(comment) > MAX_COMMENT_LENGTH:
         raise ValueError(f"a comment has at most {MAX_COMMENT_LENGTH} characters")
     # The row lock (PostgreSQL) serialises two operators qualifying the same signal; the unique
-    # signal_id of reviews settles it on every database.
-    signal = s.get(SignalRow, signal_id, with_for_update=True)
+    # signal_id of reviews settles it on every database. populate_existing: a long-lived session
+    # may hold this row from before another operator's qualification.
+    signal = s.get(SignalRow, signal_id, with_for_update=True, populate_existing=True)
     if signal is None:
         s.rollback()
         raise LookupError(f"no signal {signal_id}")
