@@ -214,6 +214,7 @@ class VideoSource:
     - `options`: extra FFmpeg options for the container (e.g. `{"rtsp_transport": "udp"}`).
     - `realtime`: yield each frame no earlier than its time after the first one, so that a file
       stands for a live camera (a consumer that falls behind gets the late frames at once).
+      Live sources are paced by the camera itself; for them it changes nothing.
     - `loop`: files only; at the end start again from the beginning, times and indexes
       continuing (one nominal frame interval after the last picture), for demonstrations.
     """
@@ -316,6 +317,7 @@ class VideoSource:
             duration_s=None if self._is_live_container(s) else self._duration(s),
             is_live=self._is_live_container(s),
         )
+        self._realtime = self._realtime and not self.info.is_live
 
     # ----------------------------------------------------------------- public
 

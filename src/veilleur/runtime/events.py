@@ -1,0 +1,50 @@
+"""What the runtime hands to the rest of the platform: signal events and camera statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from veilleur.types import Signal
+
+#: Every `CameraStatus.state`.
+CAMERA_STATES: tuple[str, ...] = ("starting", "running", "stopped", "reconnecting", "failed")
+
+
+@dataclass(frozen=True)
+class SignalEvent:
+    """One signal, sent from a camera worker to the main process.
+
+    Its images are blurred in the worker (SPEC S6): no unblurred picture and no track id ever
+    leaves a camera's process. `snapshot_jpeg` is empty only if the persons of that frame were
+    unknown (then no image can be shown).
+    """
+
+    signal: Signal
+    snapshot_jpeg: bytes
+    """Blurred JPEG of the frame that raised the signal, with the signal's box drawn on it."""
+    clip_mp4: bytes | None
+    """Blurred H.264 MP4 of the analysed frames of the last few seconds, up to the signal."""
+    known_limits: str
+    """The situation's known limits, shown beside the signal (SPEC S11)."""
+    wall_time: datetime
+    """UTC time at which the camera worker recognised the situation."""
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """Where one camera stands."""
+
+    name: str
+    state: str
+    """"starting" | "running" | "stopped" | "reconnecting" | "failed"."""
+    fps: float
+    """Frames analysed per second, over the last few seconds."""
+    lag_s: float
+    """How late the latest analysed frame was finished, compared with its place in the stream."""
+    dropped_frames: int
+    """Frames decoded but never analysed because a newer one had arrived (load shedding)."""
+    restarts: int
+    """Times the camera's worker was restarted after it crashed or stalled."""
+    last_error: str | None
+    active_situations: list[str] = field(default_factory=list)

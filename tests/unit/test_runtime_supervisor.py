@@ -1,0 +1,351 @@
+"""The supervisor on tiny generated clips with a light detector in the shared pool.
+
+The detector finds bright blobs (the clips' stand-ins for persons), so these tests exercise the
+processes, the pool, dropping, restarts and stops without loading a model.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from veilleur.config import parse_config
+from veilleur.runtime import SignalEvent, Supervisor
+from veilleur.runtime.metrics import render
+from veilleur.types import PERSON, Detections
+
+
+class BlobDetector:
+    """Bright blobs are persons; `crash_on` (a file that exists) makes it crash the pool."""
+
+    name = "blobs"
+    classes = ("person",)
+    flexible = False
+    input_size = 320
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+
+    def detect(self, image: np.ndarray, scale: float | None = None) -> Detections:
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        n, _, stats, _ = cv2.connectedComponentsWithStats((gray > 180).astype(np.uint8))
+        boxes = [
+            (x, y, x + w, y + h) for x, y, w, h, area in stats[1:n] if area >= 30
+        ]
+        k = len(boxes)
+        return Detections(
+            xyxy=np.array(boxes, np.float32).reshape(-1, 4),
+            confidence=np.full(k, 0.9),
+            class_id=np.full(k, PERSON),
+        )
+
+
+def blob_factory(name: str, **kwargs: Any) -> BlobDetector:
+    return BlobDetector()
+
+
+def slow_factory(name: str, **kwargs: Any) -> BlobDetector:
+    return BlobDetector(delay_s=0.5)
+
+
+def write_clip(path: Path, *, seconds: float, fps: int = 10, w: int = 320, h: int = 240) -> Path:
+    """A 'person' (a bright, textured rectangle) walks from left to right."""
+    rng = np.random.default_rng(1)
+    texture = rng.integers(180, 256, (60, 24, 3), dtype=np.uint8)
+    n = round(seconds * fps)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        for i in range(n):
+            img = np.full((h, w, 3), 50, np.uint8)
+            x = int(10 + (w - 50) * i / max(n - 1, 1))
+            img[90:150, x : x + 24] = texture
+            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def site_for(clips: dict[str, Path], **camera: Any) -> Any:
+    cams = {
+        name: {
+            "source": str(clip),
+            "analysis_fps": 5,
+            "zones": {"right": {"polygon": [[0.5, 0], [1, 0], [1, 1], [0.5, 1]]}},
+            "situations": {
+                "zone_intrusion": {
+                    "enabled": True,
+                    "zones": ["right"],
+                    "classes": ["person"],
+                    "min_duration_s": 0.4,
+                    "cooldown_s": 0,
+                }
+            },
+            **camera,
+        }
+        for name, clip in clips.items()
+    }
+    return parse_config({"perception": {"detector": "blobs"}, "cameras": cams})
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("clips") / "walk.mp4", seconds=4)
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.events: list[SignalEvent] = []
+        self.threads: set[str] = set()
+        self.cond = threading.Condition()
+
+    def __call__(self, event: SignalEvent) -> None:
+        with self.cond:
+            self.events.append(event)
+            self.threads.add(threading.current_thread().name)
+            self.cond.notify_all()
+
+    def wait(self, n: int, timeout: float) -> list[SignalEvent]:
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.events) >= n, timeout)
+            return list(self.events)
+
+
+def wait_for(pred: Any, timeout: float, step: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
+
+
+@pytest.fixture
+def supervisors() -> Iterator[list[Supervisor]]:
+    made: list[Supervisor] = []
+    yield made
+    for s in made:
+        s.close()
+
+
+def test_signals_arrive_blurred_with_a_clip(clip: Path, supervisors: list[Supervisor]) -> None:
+    inbox = Inbox()
+    sup = Supervisor(
+        site_for({"a": clip}), on_signal=inbox, realtime_files=False, detector_factory=blob_factory
+    )
+    supervisors.append(sup)
+    sup.start()
+    events = inbox.wait(1, timeout=30)
+    assert events, sup.status()
+    ev = events[0]
+    assert ev.signal.situation == "zone_intrusion" and ev.signal.camera == "a"
+    assert ev.signal.zone == "right"
+    assert ev.known_limits
+    assert ev.wall_time.tzinfo is not None
+    assert inbox.threads and threading.main_thread().name not in inbox.threads
+    snap = cv2.imdecode(np.frombuffer(ev.snapshot_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert snap.shape == (240, 320, 3)
+    assert ev.clip_mp4 is not None
+    with av.open(io.BytesIO(ev.clip_mp4)) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        frames = [f.to_ndarray(format="bgr24") for f in c.decode(stream)]
+    assert 2 <= len(frames) <= 21
+
+
+def test_status_and_metrics(clip: Path, supervisors: list[Supervisor]) -> None:
+    sup = Supervisor(
+        site_for({"a": clip}), on_signal=lambda e: None, loop_files=True,
+        detector_factory=blob_factory,
+    )  # fmt: skip
+    supervisors.append(sup)
+    sup.start()
+    assert wait_for(lambda: sup.status()["a"].fps > 3, 30), sup.status()
+    st = sup.status()["a"]
+    assert st.state == "running" and st.restarts == 0 and st.last_error is None
+    assert st.active_situations == ["zone_intrusion"]
+    assert st.lag_s < 1.0
+    assert wait_for(lambda: sup.latest_jpeg("a") is not None, 5)
+    text = render()[0].decode()
+    assert 'veilleur_camera_fps{camera="a"}' in text
+    assert 'veilleur_detector_queue_depth{pool="0"}' in text
+
+
+def _child(name: str) -> Any:
+    import multiprocessing as mp
+
+    found = [p for p in mp.active_children() if p.name == name]
+    return found[0] if found else None
+
+
+def test_stop_camera_and_stop_all_within_a_second(
+    clip: Path, supervisors: list[Supervisor]
+) -> None:
+    inbox = Inbox()
+    sup = Supervisor(
+        site_for({"a": clip, "b": clip}), on_signal=inbox, loop_files=True,
+        detector_factory=blob_factory,
+    )  # fmt: skip
+    supervisors.append(sup)
+    sup.start()
+    assert wait_for(lambda: all(s.state == "running" for s in sup.status().values()), 30)
+    t0 = time.monotonic()
+    sup.stop_camera("a")
+    took = time.monotonic() - t0
+    assert took < 1.0, f"stop_camera took {took:.2f} s"  # SPEC S5
+    assert _child("veilleur-camera-a") is None
+    assert sup.status()["a"].state == "stopped"
+    assert sup.status()["b"].state == "running"
+    time.sleep(0.3)
+    assert sup.latest_jpeg("a") is not None  # the last picture stays for the wall
+
+    sup.start_camera("a")
+    assert wait_for(lambda: sup.status()["a"].state == "running", 30)
+    t0 = time.monotonic()
+    sup.stop_all()
+    took = time.monotonic() - t0
+    assert took < 1.0, f"stop_all took {took:.2f} s"
+    assert _child("veilleur-camera-a") is None and _child("veilleur-camera-b") is None
+    assert {s.state for s in sup.status().values()} == {"stopped"}
+    n = len(inbox.events)
+    time.sleep(1.0)
+    assert len(inbox.events) == n  # nothing delivered after a stop
+
+
+def test_set_situation_takes_effect_within_a_second(
+    clip: Path, supervisors: list[Supervisor]
+) -> None:
+    inbox = Inbox()
+    sup = Supervisor(
+        site_for({"a": clip}), on_signal=inbox, loop_files=True, detector_factory=blob_factory
+    )
+    supervisors.append(sup)
+    sup.start()
+    assert wait_for(lambda: sup.status()["a"].state == "running", 30)
+    cam = sup._cameras["a"]
+    assert wait_for(lambda: cam.report.get("active") == ["zone_intrusion"], 5)
+    t0 = time.monotonic()
+    sup.set_situation("a", "zone_intrusion", False)
+    assert sup.status()["a"].active_situations == []
+    # The camera's process has dropped the situation (and its state) within a second.
+    assert wait_for(lambda: cam.report.get("active") == [], 1.0)
+    assert time.monotonic() - t0 < 1.0
+    n = len(inbox.events)
+    time.sleep(1.0)
+    assert len(inbox.events) == n
+    sup.set_situation("a", "zone_intrusion", True)
+    assert wait_for(lambda: cam.report.get("active") == ["zone_intrusion"], 1.0)
+    with pytest.raises(ValueError, match="not enabled"):
+        sup.set_situation("a", "fire_start", True)
+    with pytest.raises(ValueError, match="unknown situation"):
+        sup.set_situation("a", "loitering", False)
+    with pytest.raises(KeyError):
+        sup.set_situation("nope", "zone_intrusion", False)
+
+
+def test_under_load_frames_are_dropped_not_queued(
+    clip: Path, supervisors: list[Supervisor]
+) -> None:
+    # 0.5 s per detection against 5 frames a second: the camera keeps up by dropping.
+    sup = Supervisor(
+        site_for({"a": clip}), on_signal=lambda e: None, loop_files=True,
+        detector_factory=slow_factory,
+    )  # fmt: skip
+    supervisors.append(sup)
+    sup.start()
+    assert wait_for(lambda: sup.status()["a"].dropped_frames >= 8, 30), sup.status()
+    lags = []
+    for _ in range(6):
+        time.sleep(0.5)
+        lags.append(sup.status()["a"].lag_s)
+    st = sup.status()["a"]
+    assert 0.5 <= st.fps <= 3.0
+    assert max(lags) < 1.5, lags  # bounded: the newest frame is analysed, not a backlog
+    text = render()[0].decode()
+    assert 'veilleur_camera_dropped_frames_total{camera="a"}' in text
+    assert 'veilleur_camera_detector_ms{camera="a"}' in text
+
+
+def test_a_crashed_camera_process_is_restarted(
+    clip: Path, supervisors: list[Supervisor]
+) -> None:
+    sup = Supervisor(
+        site_for({"a": clip}), on_signal=lambda e: None, loop_files=True,
+        detector_factory=blob_factory,
+    )  # fmt: skip
+    supervisors.append(sup)
+    sup.start()
+    assert wait_for(lambda: sup.status()["a"].fps > 2, 30)
+    _child("veilleur-camera-a").kill()
+    assert wait_for(lambda: sup.status()["a"].restarts == 1, 5), sup.status()
+    assert "exited" in (sup.status()["a"].last_error or "")
+    assert wait_for(lambda: sup.status()["a"].state == "running", 30), sup.status()
+    assert wait_for(lambda: sup.status()["a"].fps > 2, 10)
+
+
+def test_a_stalled_camera_process_is_restarted(
+    clip: Path, supervisors: list[Supervisor]
+) -> None:
+    import os
+    import signal
+
+    sup = Supervisor(
+        site_for({"a": clip}), on_signal=lambda e: None, loop_files=True,
+        detector_factory=blob_factory, stall_s=2.0,
+    )  # fmt: skip
+    supervisors.append(sup)
+    sup.start()
+    assert wait_for(lambda: sup.status()["a"].fps > 2, 30)
+    os.kill(_child("veilleur-camera-a").pid, signal.SIGSTOP)
+    assert wait_for(lambda: sup.status()["a"].restarts == 1, 6), sup.status()
+    assert "stalled" in (sup.status()["a"].last_error or "")
+    assert wait_for(lambda: sup.status()["a"].fps > 2, 30), sup.status()
+
+
+def test_a_crashed_pool_is_restarted_and_cameras_recover(
+    clip: Path, supervisors: list[Supervisor]
+) -> None:
+    sup = Supervisor(
+        site_for({"a": clip}), on_signal=lambda e: None, loop_files=True,
+        detector_factory=blob_factory,
+    )  # fmt: skip
+    supervisors.append(sup)
+    sup.start()
+    assert wait_for(lambda: sup.status()["a"].fps > 2, 30)
+    frames = sup._cameras["a"].report["frames"]
+    _child("veilleur-detector-pool-0").kill()
+    assert wait_for(lambda: _child("veilleur-detector-pool-0") is not None, 10)
+    assert wait_for(lambda: sup._cameras["a"].report["frames"] > frames + 10, 20), sup.status()
+    assert sup.status()["a"].restarts == 0  # the camera itself carried on
+    assert 'veilleur_detector_pool_restarts_total{pool="0"} 1.0' in render()[0].decode()
+
+
+def test_a_source_that_cannot_be_opened_fails_with_its_reason(
+    tmp_path: Path, supervisors: list[Supervisor]
+) -> None:
+    sup = Supervisor(
+        site_for({"a": tmp_path / "missing.mp4"}), on_signal=lambda e: None,
+        detector_factory=blob_factory,
+    )  # fmt: skip
+    supervisors.append(sup)
+    sup.start()
+    assert wait_for(lambda: sup.status()["a"].state == "failed", 30), sup.status()
+    assert "file not found" in (sup.status()["a"].last_error or "")
+    # Retried with back-off (1 s, then 2 s, ...): the file may appear.
+    assert wait_for(lambda: sup.status()["a"].restarts >= 2, 10), sup.status()
