@@ -1,6 +1,6 @@
 """What each situation adds to a camera's cost. Prints figures; asserts nothing.
 
-    python bench/situations_cost.py [--video FILE] [--seconds 30]
+    python bench/situations_cost.py [--video FILE] [--seconds 30] [--only SITUATION...]
 
 Runs the pipeline over the same 640×360 clip (default: PETS S2L1 re-encoded to 640×360 H.264)
 once with no situation, then once per situation with only it enabled (on a zone covering the
@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--video", type=Path, help="a 640×360 clip (default: made from PETS)")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--fps", type=float, default=5.0)
+    ap.add_argument("--only", nargs="+", choices=sorted(IMPLEMENTED), help="these situations")
     args = ap.parse_args()
     os.environ.setdefault("VEILLEUR_MODELS_DIR", str(MODELS))
     tmp = tempfile.TemporaryDirectory()
@@ -86,7 +87,7 @@ def main() -> None:
             sys.exit(f"{PETS} not found: set VEILLEUR_SHARED or pass --video")
         video = make_clip(PETS, Path(tmp.name) / "pets_360p.mp4", (640, 360), args.seconds)
     rows = [("(no situation)", measure(video, None, args.fps))]
-    for name in IMPLEMENTED:
+    for name in args.only or IMPLEMENTED:
         print(f"measuring {name} ...", flush=True)
         rows.append((name, measure(video, name, args.fps)))
     keys = list(rows[0][1])

@@ -1,0 +1,552 @@
+"""`abandoned_object`: an object appears, stays still, and nobody stays near it.
+
+Candidates come from two sources, merged when they overlap:
+
+- *static foreground* (`perception.static_foreground`): a region that differs from the
+  long-term background but has been learnt by the short-term one — something new that
+  stopped. It finds the small dark bags a COCO detector misses;
+- the detector's bag classes (backpack, handbag, suitcase): a confident bag box that stays in
+  place is a candidate even where the background model sees nothing, and any bag box over a
+  static region raises its confidence.
+
+A candidate is rejected when it is
+
+- a person: a still region where a standing, sitting or lying person was detected within
+  `person_memory_s` (people are never objects, even when the detector loses them for a while),
+  or too large for an object at that place (`max_size`, in heights of a person standing there,
+  learnt from the persons seen: a person lying across the image is about one height);
+- part of the scene: in an ignore zone (benches, bins, signs drawn at calibration), present
+  since the background was learnt, a still vehicle, the *ghost* of something that left (its
+  outline belongs to the background), or light and shadow (the ground's texture still shows
+  through, or no outline of its own). Such regions are learnt into the background at once;
+- attended: a person standing, sitting or walking slowly within `owner_distance` of it.
+  Passers-by walking past do not attend it, otherwise a bag in a busy place would never be
+  unattended. Who that person is never matters: any still person near the object attends it.
+
+A signal is raised once per object, when it has been still and unattended for
+`min_duration_s`; `start_s` is when it became unattended (set down by someone who walked on,
+or left by someone who had stayed beside it). The box is the object's. The same place does not
+signal again until nothing has been seen there for `cooldown_s`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from veilleur.config.situations import AbandonedObjectConfig
+from veilleur.perception.static_foreground import RegionCues, StaticForeground, StaticRegion
+from veilleur.scene.state import Scene, TrackState
+from veilleur.situations.base import Situation, SituationContext
+from veilleur.types import PERSON, VEHICLE_CLASSES, Signal
+
+#: COCO backpack, handbag, suitcase.
+BAG_CLASSES: frozenset[int] = frozenset({24, 26, 28})
+
+#: Confidence of a candidate seen by the background model alone.
+STATIC_CONFIDENCE = 0.6
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over the smaller box: 1 when one box lies inside the other."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(ix * iy / small) if small > 0 else 0.0
+
+
+def _box_side(box: np.ndarray) -> float:
+    return float(max(box[2] - box[0], box[3] - box[1]))
+
+
+def _foot(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2.0, box[3]], dtype=np.float64)
+
+
+class PersonHeight:
+    """Height in pixels of a person standing at a given image row, learnt from the person boxes
+    seen (a straight line in the foot's row fits a flat ground under perspective)."""
+
+    def __init__(self, image_height: int, *, samples: int = 400, min_samples: int = 30) -> None:
+        self.image_height = image_height
+        self.min_samples = min_samples
+        self._data: deque[tuple[float, float]] = deque(maxlen=samples)
+        self._fit: tuple[float, float] | None = None
+        self._new = 0
+
+    def add(self, box: np.ndarray) -> None:
+        h = float(box[3] - box[1])
+        # Boxes cut by the image's bottom or top edge are not a whole person.
+        if h <= 0 or box[1] <= 1 or box[3] >= self.image_height - 1:
+            return
+        self._data.append((float(box[3]), h))
+        self._new += 1
+        # Refit often while learning, then now and then: people do not change size.
+        if self._new >= (10 if self._fit is None else 50):
+            self._refit()
+
+    def _refit(self) -> None:
+        self._new = 0
+        if len(self._data) < self.min_samples:
+            return
+        data = np.asarray(self._data)
+        y, h = data[:, 0], data[:, 1]
+        flat = (0.0, float(np.median(h)))
+        lo, hi = np.quantile(y, [0.1, 0.9])
+        if hi - lo < 0.1 * self.image_height:
+            self._fit = flat  # people seen along one row only: no perspective to learn
+            return
+        keep = np.ones(len(y), dtype=bool)
+        a, b = flat
+        for _ in range(3):  # drop the worst tenth (partly hidden people, merged boxes) twice
+            a, b = np.polyfit(y[keep], h[keep], 1)
+            res = np.abs(h - (a * y + b))
+            keep = res <= np.quantile(res, 0.9)
+        # Nearer people (lower in the image) are never smaller on a ground-level view.
+        self._fit = (float(a), float(b)) if a >= 0 else flat
+
+    def at(self, foot_y: float) -> float | None:
+        """Expected person height at this row, or None until enough persons were seen."""
+        if self._fit is None:
+            return None
+        a, b = self._fit
+        return float(np.clip(a * foot_y + b, 0.03 * self.image_height, 1.5 * self.image_height))
+
+
+@dataclass(eq=False)
+class _Candidate:
+    box: np.ndarray
+    """Pixels of the analysed frame."""
+    appeared: float
+    """Estimated time the object stopped there."""
+    last_seen: float
+    last_attended: float = -np.inf
+    static: bool = False
+    """Seen by the background model."""
+    region: StaticRegion | None = None
+    """Its static region in the latest frame, if any."""
+    det_score: float = 0.0
+    det_anchor: np.ndarray | None = None
+    """Centre of its bag box when first seen (a bag that moves is not still)."""
+    done: bool = False
+    """Signalled, or known to be part of the scene: never reported (again)."""
+    outlined: bool = False
+    """It has shown an outline of its own (see `_rejection`)."""
+    near_since: dict[int, float] = field(default_factory=dict)
+    """Track id → since when that person has stood near (ids stay in this memory only)."""
+    edges: deque[float] = field(default_factory=lambda: deque(maxlen=AbandonedObject.CUE_FRAMES))
+    lights: deque[bool] = field(default_factory=lambda: deque(maxlen=AbandonedObject.CUE_FRAMES))
+    """Whether each of the latest frames looked like light or shadow on the ground."""
+    reason: str = ""
+    """Why it is not reported now (for debugging and tests)."""
+
+
+@dataclass
+class _Place:
+    """Where an object was signalled, or was there since the scene was learnt."""
+
+    box: np.ndarray
+    last_present: float
+
+
+class AbandonedObject(Situation):
+    id = "abandoned_object"
+    known_limits = (
+        "Abandoned object: reports something that appeared and stayed still with nobody "
+        "standing near it; it does not know what the object is or who left it. Benches, bins, "
+        "signs, puddles and reflections that appear or change, parked bicycles and things put "
+        "down by staff can be reported; objects hidden by crowds, very small or of the same "
+        "colour as the ground, and objects left where people keep standing, can be missed. A "
+        "person lying still whom the detector does not see, seen end-on so that they look "
+        "small, can be taken for an object. Nothing is reported during the first seconds "
+        "after start-up or after a large change of light."
+    )
+    required_classes = BAG_CLASSES
+
+    def __init__(self, config: AbandonedObjectConfig, context: SituationContext) -> None:
+        super().__init__(config, context)
+        self.cfg = config
+        self.fg = StaticForeground(
+            work_width=config.work_width,
+            threshold=config.diff_threshold,
+            warmup_s=config.background_learn_s,
+        )
+        self.heights: PersonHeight | None = None
+        self.candidates: list[_Candidate] = []
+        self._places: list[_Place] = []
+        self._ignore: np.ndarray | None = None
+        self._person_t: np.ndarray | None = None
+        self._resets = 0
+        self._learning = True
+        self._ready_t: float | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _setup(self, scene: Scene) -> None:
+        assert scene.geometry is not None
+        geo = scene.geometry
+        missing = [z for z in self.cfg.ignore_zones if z not in geo.zones]
+        if missing:
+            raise ValueError(
+                f"situations.abandoned_object.ignore_zones names {', '.join(missing)}, not a "
+                f"zone of camera {self.context.camera}"
+            )
+        self.heights = PersonHeight(geo.height)
+        shape = self.fg.work_shape
+        assert shape is not None
+        polys = [
+            np.asarray(geo.zones[z].polygon.exterior.coords)[:, :2] for z in self.cfg.ignore_zones
+        ]
+        self._ignore = self.fg.work_mask(polys) if polys else None
+        self._person_t = np.full(shape, -np.inf, dtype=np.float32)
+
+    def _size(self, box: np.ndarray, image_height: int) -> str:
+        """ "too small", "too large", or "" for a box the size of an object at its place."""
+        side = _box_side(box)
+        assert self.heights is not None
+        h = self.heights.at(float(box[3]))
+        if h is None:
+            lo, hi = self.cfg.min_size_image * image_height, self.cfg.max_size_image * image_height
+        else:
+            lo, hi = self.cfg.min_size * h, self.cfg.max_size * h
+        return "too small" if side < lo else "too large" if side > hi else ""
+
+    #: How long a still person must stay near an object to attend it, seconds.
+    ATTEND_S = 2.0
+
+    #: Stillness is judged over this window: a track's velocity over one second is too noisy
+    #: (people walking towards the camera barely move in the image).
+    STILL_WINDOW_S = 2.0
+
+    def _still(self, st: TrackState) -> bool:
+        """Whether the track stayed within `still_speed` × window of where it mostly was over
+        the last window. Robust to the detector's glitches: a box whose feet are cut off for a
+        frame keeps its top, one whose head is cut keeps its feet, and the odd jump is ignored
+        (80th percentile)."""
+        t = st.last_t
+        recent = [p.box for p in st.points if p.t >= t - self.STILL_WINDOW_S]
+        if not recent or t - st.points[-len(recent)].t < 0.75 * self.STILL_WINDOW_S:
+            return False  # not seen long enough to know
+        boxes = np.asarray(recent, dtype=np.float64)
+        n = len(boxes)
+        mid = n // 2  # medians by sorting: np.median costs ten times more on a few points
+        h = float(np.sort(boxes[:, 3] - boxes[:, 1])[mid])
+        if h <= 0:
+            return False
+        # Half the window each side of the typical position.
+        limit = self.cfg.still_speed * self.STILL_WINDOW_S * h / 2.0
+        cx = (boxes[:, 0] + boxes[:, 2]) / 2.0
+        feet = np.stack([cx, boxes[:, 3]], axis=1)
+        tops = np.stack([cx, boxes[:, 1]], axis=1)
+        if min(np.hypot(*(feet[-1] - feet[0])), np.hypot(*(tops[-1] - tops[0]))) > 4 * limit:
+            return False  # clearly walking (the common case)
+        d_feet = np.hypot(*(feet - np.sort(feet, axis=0)[mid]).T)
+        d_tops = np.hypot(*(tops - np.sort(tops, axis=0)[mid]).T)
+        d = np.sort(np.minimum(d_feet, d_tops))
+        return float(d[int(0.8 * (n - 1))]) <= limit
+
+    def _remember_persons(self, still_persons: list[TrackState], t: float) -> None:
+        """Mark where still persons are, in the pixels that became still while they were
+        there: a person who stops in front of a bag left long before does not turn the bag
+        into a person; a person whose track changes id stays a person."""
+        assert self._person_t is not None
+        if self.fg.static_s is None:
+            return  # the background is being learnt: whoever is there is part of the scene
+        memory = t - self.cfg.person_memory_s
+        for s in still_persons:
+            x1, y1, x2, y2 = self.fg.to_work(s.box)
+            age = t - s.first_t + self.fg.fast_tau_s
+            mem = self._person_t[y1:y2, x1:x2]
+            mark = (self.fg.static_s[y1:y2, x1:x2] <= age) | (mem >= memory)
+            mem[mark] = t
+
+    def _near(self, scene: Scene, person: TrackState, box: np.ndarray) -> bool:
+        """Whether the person stands within the owner distance of the object, feet to feet
+        (a person walking in front of an object hides it without standing near it)."""
+        ground = scene.geometry.ground if scene.geometry is not None else None
+        a, b = person.foot, _foot(box)
+        if ground is not None:
+            pa, pb = ground.to_metres(np.stack([a, b]))
+            return float(np.linalg.norm(pa - pb)) <= self.cfg.owner_distance_m
+        h = float(person.box[3] - person.box[1])
+        return h > 0 and float(np.linalg.norm(a - b)) / h <= self.cfg.owner_distance
+
+    def _person_share(self, cand: _Candidate, t: float) -> float:
+        """Share of the candidate's pixels under a still person seen recently."""
+        assert self._person_t is not None
+        x1, y1, x2, y2 = self.fg.to_work(cand.box)
+        if x2 <= x1 or y2 <= y1:
+            return 0.0
+        recent = self._person_t[y1:y2, x1:x2] >= t - self.cfg.person_memory_s
+        if cand.region is not None:
+            sel = self.fg.labels[y1:y2, x1:x2] == cand.region.label
+            if sel.any():
+                return float(recent[sel].mean())
+        return float(recent.mean())
+
+    def _match(
+        self, box: np.ndarray, previous: list[tuple[_Candidate, np.ndarray]] | None = None
+    ) -> _Candidate | None:
+        """The candidate whose box (in `previous`, else now) best overlaps `box`."""
+        best, best_v = None, 0.0
+        pairs = previous if previous is not None else [(c, c.box) for c in self.candidates]
+        for c, b in pairs:
+            iou = _iou(b, box)
+            v = max(iou, _overlap(b, box) if iou > 0.05 else 0.0)
+            if v > best_v:
+                best, best_v = c, v
+        return best if best_v >= 0.3 else None
+
+    # ------------------------------------------------------------------- update
+
+    def update(self, scene: Scene) -> list[Signal]:
+        if scene.image is None or scene.geometry is None:
+            return []
+        t = scene.t
+        regions = self.fg.update(scene.image, t, ignore=self._ignore)
+        if self.heights is None:
+            self._setup(scene)
+        assert self.heights is not None and self._person_t is not None
+        if self.fg.resets != self._resets:
+            # The background is learnt again: whatever is there now is part of the scene.
+            self._resets = self.fg.resets
+            self.candidates = []
+        if not self.fg.ready:
+            self._ready_t = None
+        elif self._ready_t is None:
+            self._ready_t = t
+
+        persons = [s for s in scene.visible if s.class_id == PERSON]
+        still_persons = []
+        for s in persons:
+            if self._still(s):
+                still_persons.append(s)
+            else:  # walking people are upright; sitting ones are not
+                self.heights.add(s.box)
+        self._remember_persons(still_persons, t)
+        still_vehicles = [
+            s.box for s in scene.visible if s.class_id in VEHICLE_CLASSES and self._still(s)
+        ]
+
+        for c in self.candidates:
+            c.region = None
+        previous = [(c, c.box.copy()) for c in self.candidates]
+        for r in regions:
+            cand = self._match(r.box, previous)
+            if cand is None and self._ready_t is not None and t - r.static_s <= self._ready_t + 0.5:
+                # Still since the scene was learnt: there before, part of the scene (or the
+                # ghost of someone who stood there while it was learnt).
+                self.fg.absorb(r)
+                continue
+            if cand is None or cand.region is not None:
+                # The short-term model took about its time constant to learn the object.
+                appeared = t - r.static_s - self.fg.fast_tau_s
+                new = _Candidate(box=r.box.copy(), appeared=appeared, last_seen=t)
+                if cand is not None:
+                    # A region that split (a person leaving the bag they stood by): each part
+                    # keeps the history of the whole, who attended it included.
+                    new.appeared = min(new.appeared, cand.appeared)
+                    new.last_attended = cand.last_attended
+                    new.near_since = dict(cand.near_since)
+                cand = new
+                self.candidates.append(cand)
+            newer = t - r.typical_static_s - self.fg.fast_tau_s
+            if newer > cand.appeared + self.REJOIN_S:
+                # Most of it stopped well after the candidate was first seen: something new
+                # joined or replaced it (a bag set down by a person who stood there).
+                cand.appeared = newer
+            cand.box = r.box.copy()
+            cand.region = r
+            cand.static = True
+            cand.last_seen = t
+        self._take_bags(scene)
+
+        # A candidate not seen for a few seconds (taken away, or a detection that stopped) ends.
+        self.candidates = [c for c in self.candidates if t - c.last_seen <= self.FORGET_S]
+        for place in self._places:
+            if any(_overlap(place.box, c.box) >= 0.3 for c in self.candidates):
+                place.last_present = t
+        self._places = [p for p in self._places if t - p.last_present <= self.cfg.cooldown_s]
+        if not self.fg.ready:
+            self._learning = True
+            return []
+        if self._learning:
+            # Bags that stood still while the scene was learnt belong to it.
+            self._learning = False
+            for c in self.candidates:
+                if t - c.appeared >= self.ATTEND_S:
+                    c.done = True
+                    self._places.append(_Place(c.box.copy(), t))
+
+        out: list[Signal] = []
+        for c in list(self.candidates):
+            near = {p.track_id for p in still_persons if self._near(scene, p, c.box)}
+            c.near_since = {k: v for k, v in c.near_since.items() if k in near}
+            for k in near:
+                # A person attends the object once they have stayed by it for a moment: a
+                # passer-by slowing down beside it does not.
+                if t - c.near_since.setdefault(k, t) >= self.ATTEND_S:
+                    c.last_attended = t
+            if c.done:
+                continue
+            if any(_overlap(p.box, c.box) >= 0.3 for p in self._places):
+                # Signalled already, or there since the scene was learnt: one signal per place.
+                c.done = True
+                continue
+            c.reason = self._rejection(scene, c, still_vehicles)
+            if c.reason:
+                continue
+            since = max(c.appeared, c.last_attended)
+            if t - since < self.cfg.min_duration_s:
+                c.reason = "not long enough"
+                continue
+            zone = self._zone(scene, c.box)
+            if zone == "":
+                c.reason = "outside the watched zones"
+                continue
+            c.done = True
+            self._places.append(_Place(c.box.copy(), t))
+            static = STATIC_CONFIDENCE if c.static else 0.0
+            confidence = 1.0 - (1.0 - static) * (1.0 - c.det_score)
+            sig = self.signal(scene, zone, since, [c.box], confidence)
+            if sig is not None:
+                out.append(sig)
+        return out
+
+    #: A region whose typical pixel stopped this much later than the candidate it continues
+    #: restarts the candidate's clock (longer than people usually hide a bag in passing).
+    REJOIN_S = 5.0
+
+    #: A candidate unseen for this long is forgotten (the static count holds through people
+    #: passing in front, so this only covers detections that flicker).
+    FORGET_S = 3.0
+
+    def _take_bags(self, scene: Scene) -> None:
+        """Bag detections: support for the static regions they overlap, and candidates of
+        their own when confident and still."""
+        t = scene.t
+        dets = scene.detections
+        if not len(dets):
+            return
+        bags = dets[np.isin(dets.class_id, list(BAG_CLASSES))]
+        for i in range(len(bags)):
+            box = bags.xyxy[i].astype(np.float64)
+            score = float(bags.confidence[i])
+            centre = (box[:2] + box[2:]) / 2.0
+            cand = self._match(box)
+            if cand is None:
+                if score < self.cfg.bag_confidence:
+                    continue
+                cand = _Candidate(box=box.copy(), appeared=t, last_seen=t)
+                self.candidates.append(cand)
+            size = float(max(box[2] - box[0], box[3] - box[1]))
+            if cand.det_anchor is None:
+                cand.det_anchor = centre
+            elif float(np.linalg.norm(centre - cand.det_anchor)) > 0.5 * size:
+                # The bag moved: it is carried, the stillness clock restarts.
+                cand.det_anchor = centre
+                cand.appeared = t
+                cand.last_attended = t
+            cand.det_score = max(cand.det_score, score)
+            if cand.region is None:
+                cand.box = box.copy()
+            cand.last_seen = t
+
+    def _zone(self, scene: Scene, box: np.ndarray) -> str | None:
+        """The watched zone the object stands in; None when the whole image is watched, ""
+        when it is outside every watched zone."""
+        if not self.cfg.zones:
+            return None
+        assert scene.geometry is not None
+        foot = _foot(box)[None]
+        for z in self.cfg.zones:
+            if scene.geometry.zones[z].contains(foot)[0]:
+                return z
+        return ""
+
+    #: Cues are judged on the median of this many latest frames: people walking past a
+    #: region change its outline for a frame or two.
+    CUE_FRAMES = 5
+
+    def _rejection(self, scene: Scene, c: _Candidate, still_vehicles: list[np.ndarray]) -> str:
+        """Why the candidate is not an abandoned object now ("" if it may be one)."""
+        t = scene.t
+        edge = float(np.median(c.edges)) if c.edges else np.inf
+        if c.region is not None:
+            cues = self.fg.cues(c.region)
+            if cues.moving < 0.1:  # nobody passing in front: the cues can be trusted
+                c.edges.append(cues.edge_contrast)
+                c.lights.append(self._light(cues))
+                edge = float(np.median(c.edges))
+            supported = c.det_score >= self.cfg.bag_confidence
+            # Learning a region into the background cannot be undone: only on a full window
+            # of clear frames, and for light only when nearly all of them agree.
+            if len(c.edges) >= self.CUE_FRAMES and not supported:
+                if edge < 1.0 and not c.outlined:
+                    # Its outline is in the background model, not in the picture: the ghost of
+                    # something that was there while the scene was learnt and has left.
+                    return self._drop(c, "ghost")
+                if sum(c.lights) >= self.CUE_FRAMES - 1:
+                    return self._drop(c, "light or shadow")
+        elif c.det_score < self.cfg.bag_confidence:
+            return "not seen now"
+        assert scene.geometry is not None
+        size = self._size(c.box, scene.geometry.height)
+        if size:
+            return size
+        if c.region is not None and self._size(c.region.group_box, scene.geometry.height) == (
+            "too large"
+        ):
+            return "part of something larger"
+        foot = _foot(c.box)[None]
+        if any(scene.geometry.zones[z].contains(foot)[0] for z in self.cfg.ignore_zones):
+            return "in an ignore zone"  # a bag box there: its pixels never count anyway
+        if self._person_share(c, t) >= 0.3:
+            return "a person"
+        if any(_overlap(v, c.box) >= 0.5 for v in still_vehicles):
+            return self._drop(c, "a vehicle")
+        if c.region is not None and len(c.edges) >= 3 and edge >= self.cfg.min_edge_contrast:
+            # Once it has shown an outline of its own it keeps it: a ghost or a shadow that
+            # later merges with its region dilutes the outline without making it less real.
+            c.outlined = True
+        if not c.outlined and c.det_score < self.cfg.bag_confidence:
+            return "no outline of its own"
+        return ""
+
+    #: Below this standard deviation (grey levels) the ground is too flat for its texture to
+    #: tell light from an object.
+    MIN_TEXTURE = 1.5
+
+    def _light(self, cues: RegionCues) -> bool:
+        """Whether a region looks like light or shadow on the ground rather than an object.
+
+        Light multiplies the ground by a smooth factor (`ratio_detail` under 0.1 and most of
+        the difference explained by a local gain, `unexplained` under 0.35) — but so does the
+        inside of a large, plain object. On textured ground an object hides the texture: light
+        is where the texture still shows through (correlation above `max_texture_match`, or
+        above 0.3 with a smooth factor). On flat ground only the outline can tell: light has
+        none of its own."""
+        shading = cues.ratio_detail < 0.1 and cues.unexplained < 0.35
+        if cues.background_texture >= self.MIN_TEXTURE:
+            return cues.texture_match > self.cfg.max_texture_match or (
+                shading and cues.texture_match > 0.3
+            )
+        return shading and cues.edge_contrast < self.cfg.min_edge_contrast
+
+    def _drop(self, c: _Candidate, reason: str) -> str:
+        """Forget a candidate that is part of the scene, learning its region into the
+        background so that it does not come back."""
+        if c.region is not None:
+            self.fg.absorb(c.region)
+        self.candidates.remove(c)
+        return reason
