@@ -1,0 +1,128 @@
+"""`create_app`: the FastAPI application of `veilleur serve` (REST, live stream, console)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from veilleur import __version__, store
+from veilleur.api import rest
+from veilleur.api.auth import Caller, Forbidden, LoginRequired, current_caller
+from veilleur.api.bus import SignalBus
+from veilleur.api.platform import Platform
+from veilleur.api.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from veilleur.runtime import Supervisor
+
+DESCRIPTION = """Veilleur raises attention signals for eight predetermined situations; it never
+says anything about who a person is. Every route needs a console session (POST /api/session)
+with a role allowed to call it; POST, PUT and DELETE also need the session's CSRF token in the
+X-CSRF-Token header."""
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path == "/metrics" or "HX-Request" in request.headers
+
+
+def create_app(
+    settings: ServerSettings,
+    supervisor: Supervisor | None = None,
+    *,
+    bus: SignalBus | None = None,
+    sessions: sessionmaker[Session] | None = None,
+) -> FastAPI:
+    """The web application. The database must be upgraded already (`store.upgrade`).
+
+    `bus` and `sessions` are passed when the caller also built the supervisor's `on_signal`
+    (a `SignalRecorder` on the same bus), so that signals it stores reach the live streams.
+    """
+    engine = None
+    if sessions is None:
+        engine = store.make_engine(settings.database_url)
+        sessions = store.session_factory(engine)
+    the_bus = bus or SignalBus()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        the_bus.close()  # ends the live streams so the server can stop
+        if engine is not None:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Veilleur",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # the interactive docs load scripts from a CDN; the server stays offline
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.sessions = sessions
+    app.state.platform = Platform(sessions, settings.data_dir, the_bus, supervisor)
+
+    from veilleur.web import pages
+
+    app.state.templates = pages.templates
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path == "/metrics":
+            return JSONResponse({"detail": "log in first (POST /api/session)"}, status_code=401)
+        target = "/login?next=" + request.url.path
+        if "HX-Request" in request.headers:
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.message}, status_code=403)
+        return pages.render(request, "forbidden.html", None, {"message": exc.message}, 403)
+
+    app.include_router(rest.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(packages=[("veilleur.web", "static")]), name="static")
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, Any]:
+        """Liveness for a load balancer: answers without a session, says nothing else."""
+
+        def ping() -> None:
+            with sessions() as s:
+                s.execute(text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(ping)
+        except Exception as exc:
+            raise HTTPException(503, detail="database unreachable") from exc
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def metrics(
+        request: Request, caller: Annotated[Caller | None, Depends(current_caller)]
+    ) -> Response:
+        """Prometheus metrics: per camera fps, lag, drops, detector time, queue depth,
+        restarts. Needs a console session, or `Authorization: Bearer <metrics_token>`."""
+        token = settings.metrics_token
+        sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if caller is None and not (token and hmac.compare_digest(token.encode(), sent.encode())):
+            raise LoginRequired
+        from veilleur.runtime import metrics as runtime_metrics
+
+        body, content_type = runtime_metrics.render()
+        return Response(body, media_type=content_type)
+
+    return app

@@ -1,0 +1,342 @@
+"""The operations the REST API and the console pages share, on the store and the supervisor.
+
+Routes check who may call; this module does the work, so that the JSON API and the htmx pages
+behave the same (same validation messages, same restarts, same live events).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from veilleur import store
+from veilleur.api.bus import SignalBus
+from veilleur.config import SITUATION_IDS, CameraConfig
+
+if TYPE_CHECKING:
+    from veilleur.runtime import SignalEvent, Supervisor
+
+log = logging.getLogger(__name__)
+
+STILL_EVERY_S = 30.0
+"""How often the latest blurred frame of a camera is kept on disk, so the camera page still
+shows a picture to draw zones on when its processing is stopped."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a configuration was refused: the dotted key and what to change."""
+
+    key: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"key": self.key, "message": self.message}
+
+
+class ConfigInvalid(ValueError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.key or '(camera)'}: {p.message}" for p in problems))
+
+
+def _explain(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    msg = str(err.get("msg", "invalid value"))
+    if kind == "extra_forbidden":
+        return "unknown key; check its spelling (docs/configuration.md lists the keys allowed)"
+    if kind == "missing":
+        return "this key is required"
+    if kind == "value_error":
+        return msg.removeprefix("Value error, ")
+    if "input" in err:
+        shown = json.dumps(err["input"], default=str)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        msg = f"{msg} (got {shown})"
+    return msg
+
+
+def validate_camera(data: Any) -> CameraConfig:
+    """A camera configuration from JSON data; ConfigInvalid names every wrong key."""
+    if not isinstance(data, dict):
+        raise ConfigInvalid([Problem("", "a camera configuration is a JSON object")])
+    try:
+        return CameraConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            Problem(".".join(str(p) for p in err["loc"]), _explain(dict(err)))
+            for err in exc.errors()
+        ]
+        raise ConfigInvalid(problems) from None
+
+
+def check_camera_name(name: str) -> None:
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "_-" for c in name):
+        raise ConfigInvalid(
+            [Problem("name", "a camera name is 1 to 64 letters, digits, '_' or '-'")]
+        )
+
+
+def media_url(signal_id: int, kind: str) -> str:
+    return f"/api/signals/{signal_id}/{'snapshot.jpg' if kind == 'snapshot' else 'clip.mp4'}"
+
+
+def signal_json(row: store.SignalRow) -> dict[str, Any]:
+    """A stored signal as the API and the live stream send it (SPEC S3: nothing about who)."""
+    review = row.review
+    return {
+        "id": row.id,
+        "situation": row.situation,
+        "camera": row.camera,
+        "zone": row.zone,
+        "start_s": row.start_s,
+        "end_s": row.end_s,
+        "frame": row.frame,
+        "bbox": list(row.bbox),
+        "confidence": row.confidence,
+        "model": row.model,
+        "config_version": row.config_version,
+        "known_limits": row.known_limits,
+        "occurred_at": row.occurred_at.isoformat(),
+        "state": row.state,
+        "snapshot_url": media_url(row.id, "snapshot") if row.snapshot_path else None,
+        "clip_url": media_url(row.id, "clip") if row.clip_path else None,
+        "review": None
+        if review is None
+        else {
+            "verdict": review.verdict,
+            "comment": review.comment,
+            "by": review.user.username,
+            "at": review.created_at.isoformat(),
+        },
+    }
+
+
+def camera_json(row: store.Camera, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "processing": row.processing,
+        "config": row.config,
+        "status": status,
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+def status_json(status: Any) -> dict[str, Any]:
+    return {
+        "state": status.state,
+        "fps": round(float(status.fps), 2),
+        "lag_s": round(float(status.lag_s), 3),
+        "dropped_frames": int(status.dropped_frames),
+        "restarts": int(status.restarts),
+        "last_error": status.last_error,
+        "active_situations": list(status.active_situations),
+    }
+
+
+class SignalRecorder:
+    """The supervisor's `on_signal`: commit the signal, then tell the consoles.
+
+    Called from a supervisor thread; the database work happens there, and the bus hands the
+    committed signal to each stream's event loop.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], data_dir: Path, bus: SignalBus) -> None:
+        self.sessions = sessions
+        self.data_dir = data_dir
+        self.bus = bus
+        self.failures = 0
+
+    def __call__(self, event: SignalEvent) -> None:
+        try:
+            with self.sessions() as s:
+                row = store.record_signal(s, event, self.data_dir)
+                payload = signal_json(row)
+        except Exception:
+            # The supervisor must keep running; the failure is counted and logged loudly.
+            self.failures += 1
+            log.exception("could not store a %s signal of camera %s",
+                          event.signal.situation, event.signal.camera)  # fmt: skip
+            return
+        self.bus.publish({"type": "signal", "id": payload["id"], "signal": payload})
+
+
+class Platform:
+    """What the routes act on: database sessions, the supervisor, the live bus."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        data_dir: Path,
+        bus: SignalBus,
+        supervisor: Supervisor | None,
+    ) -> None:
+        self.sessions = sessions
+        self.data_dir = data_dir
+        self.bus = bus
+        self.supervisor = supervisor
+        self._still_lock = threading.Lock()
+        self._still_saved: dict[str, float] = {}
+        self._stills: dict[str, bytes] = {}
+
+    # --- cameras -------------------------------------------------------------------------
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        if self.supervisor is None:
+            return {}
+        return {name: status_json(st) for name, st in self.supervisor.status().items()}
+
+    def save_camera(
+        self, db: Session, name: str, config: CameraConfig, processing: bool | None = None
+    ) -> store.Camera:
+        """Store a camera's configuration and (re)start its pipeline with it when it is
+        processing: new zones and situations apply at once."""
+        check_camera_name(name)
+        row = store.upsert_camera(db, name, config, processing=processing)
+        if self.supervisor is not None:
+            if row.processing:
+                self.supervisor.start_camera(name, config)
+            else:
+                with contextlib.suppress(KeyError):  # never started: nothing to stop
+                    self.supervisor.stop_camera(name)
+        return row
+
+    def update_camera(
+        self, db: Session, name: str, change: Callable[[dict[str, Any]], None]
+    ) -> store.Camera:
+        """Apply `change` to a copy of the camera's JSON configuration, validate, save."""
+        row = store.get_camera(db, name)
+        if row is None:
+            raise KeyError(name)
+        data = json.loads(json.dumps(row.config))
+        change(data)
+        return self.save_camera(db, name, validate_camera(data))
+
+    def delete_camera(self, db: Session, name: str) -> None:
+        if self.supervisor is not None:
+            with contextlib.suppress(KeyError):
+                self.supervisor.stop_camera(name)
+        store.delete_camera(db, name)
+        with self._still_lock:
+            self._stills.pop(name, None)
+        self._still_path(name).unlink(missing_ok=True)
+
+    # --- processing (SPEC S5) ------------------------------------------------------------
+
+    def set_processing(
+        self, db: Session, active: bool, camera: str | None = None, situation: str | None = None
+    ) -> list[str]:
+        """Start or stop processing: everything, one camera, one situation everywhere, or one
+        situation on one camera. Returns the cameras affected."""
+        if situation is not None and situation not in SITUATION_IDS:
+            raise ValueError(f"unknown situation '{situation}'; one of {', '.join(SITUATION_IDS)}")
+        rows = store.list_cameras(db)
+        if camera is not None:
+            rows = [r for r in rows if r.name == camera]
+            if not rows:
+                raise KeyError(camera)
+        names = [r.name for r in rows]
+        sup = self.supervisor
+        if situation is not None:
+            done = []
+            for row in rows:
+                enabled = row.config.get("situations", {}).get(situation, {}).get("enabled")
+                if not enabled:
+                    if camera is not None:
+                        raise ValueError(
+                            f"situation '{situation}' is not enabled on camera '{row.name}'; "
+                            "an administrator enables it on the camera's page"
+                        )
+                    continue
+                if sup is not None:
+                    with contextlib.suppress(KeyError):  # a camera the supervisor never ran
+                        sup.set_situation(row.name, situation, active)
+                done.append(row.name)
+            return done
+        if not active and camera is None and sup is not None:
+            sup.stop_all()  # one call: every camera within the second
+        for row in rows:
+            store.set_processing(db, row.name, active)
+            if sup is None:
+                continue
+            if active:
+                sup.start_camera(row.name, store.camera_config(row))
+            elif camera is not None:
+                with contextlib.suppress(KeyError):
+                    sup.stop_camera(row.name)
+        return names
+
+    # --- live images ---------------------------------------------------------------------
+
+    def _still_path(self, name: str) -> Path:
+        return self.data_dir / "stills" / f"{name}.jpg"
+
+    def live_jpeg(self, name: str) -> bytes | None:
+        """The camera's latest blurred frame from the supervisor, or None."""
+        if self.supervisor is None:
+            return None
+        jpeg = self.supervisor.latest_jpeg(name)
+        if jpeg is None:
+            return None
+        now = time.monotonic()
+        with self._still_lock:
+            self._stills[name] = jpeg
+            due = now - self._still_saved.get(name, -1e9) >= STILL_EVERY_S
+            if due:
+                self._still_saved[name] = now
+        if due:
+            path = self._still_path(name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(jpeg)
+            tmp.replace(path)
+        return jpeg
+
+    def still_jpeg(self, name: str) -> bytes | None:
+        """The live frame when there is one, else the last kept (blurred) still."""
+        jpeg = self.live_jpeg(name)
+        if jpeg is not None:
+            return jpeg
+        with self._still_lock:
+            if name in self._stills:
+                return self._stills[name]
+        path = self._still_path(name)
+        return path.read_bytes() if path.is_file() else None
+
+    # --- signals -------------------------------------------------------------------------
+
+    def qualify(
+        self, db: Session, signal_id: int, user_id: int, verdict: str, comment: str | None
+    ) -> store.SignalRow:
+        """Record an operator's verdict (once) and tell the other consoles."""
+        user = store.get_user(db, user_id)
+        if user is None:
+            raise KeyError(user_id)
+        store.qualify(db, signal_id, user, verdict, (comment or "").strip() or None)
+        row = store.get_signal(db, signal_id)
+        assert row is not None
+        db.refresh(row)
+        payload = signal_json(row)
+        self.bus.publish({"type": "review", "signal": payload})
+        return row
+
+    def media_path(self, relative: str | None) -> Path | None:
+        """A stored media file, only if it lies in the data directory's media folder."""
+        if not relative:
+            return None
+        try:
+            path = store.media_file(self.data_dir, relative)
+        except ValueError:
+            return None
+        return path if path.is_file() else None
