@@ -6,6 +6,7 @@ processes, the pool, dropping, restarts and stops without loading a model.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 import time
@@ -82,7 +83,7 @@ def write_clip(path: Path, *, seconds: float, fps: int = 10, w: int = 320, h: in
     return path
 
 
-def site_for(clips: dict[str, Path], **camera: Any) -> Any:
+def site_for(clips: dict[str, Path | str], **camera: Any) -> Any:
     cams = {
         name: {
             "source": str(clip),
@@ -349,3 +350,85 @@ def test_a_source_that_cannot_be_opened_fails_with_its_reason(
     assert "file not found" in (sup.status()["a"].last_error or "")
     # Retried with back-off (1 s, then 2 s, ...): the file may appear.
     assert wait_for(lambda: sup.status()["a"].restarts >= 2, 10), sup.status()
+
+
+def test_a_dropped_stream_is_reported_and_reconnects(
+    tmp_path: Path, supervisors: list[Supervisor]
+) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    ts = write_clip(tmp_path / "cam.ts", seconds=3).read_bytes()
+    hits: list[float] = []
+    down_until = [0.0]
+
+    class Camera(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            hits.append(time.monotonic())
+            body = ts
+            if len(hits) == 1:  # the first connection is cut half-way, then 2 s of outage
+                body = ts[: len(ts) // 2]
+                down_until[0] = time.monotonic() + 2.0
+            elif time.monotonic() < down_until[0]:
+                body = b""
+            self.send_response(200 if body else 503)
+            self.send_header("Content-Type", "video/mp2t")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/cam.ts"
+        sup = Supervisor(
+            site_for({"a": url}), on_signal=lambda e: None, detector_factory=blob_factory
+        )
+        supervisors.append(sup)
+        sup.start()
+        seen: list[tuple[str, str | None]] = []
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            st = sup.status()["a"]
+            if not seen or seen[-1][0] != st.state:
+                seen.append((st.state, st.last_error))
+            if any(s == "reconnecting" for s, _ in seen) and seen[-1][0] == "running":
+                break
+            time.sleep(0.02)
+        states = [s for s, _ in seen]
+        assert "reconnecting" in states, seen
+        assert states[-1] == "running", seen
+        dropped = next(err for s, err in seen if s == "reconnecting")
+        assert dropped is not None and "reconnecting" in dropped
+        assert sup.status()["a"].restarts == 0  # the source reconnected by itself
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_switching_a_situation_off_forgets_its_state(clip: Path) -> None:
+    from veilleur.pipeline import CameraPipeline
+    from veilleur.runtime.worker import CameraWorker, WorkerSpec
+
+    site = site_for({"a": clip})
+    spec = WorkerSpec("a", site, 1, frozenset(), "", b"", realtime=False, loop=False)
+    worker = CameraWorker(spec, control=None, events=None, stop=None)  # type: ignore[arg-type]
+    worker.pipeline = CameraPipeline("a", site, detector=BlobDetector())
+    worker.available = {s.id: (type(s), s.config) for s in worker.pipeline.situations}
+    before = worker.pipeline.situations[0]
+    worker.apply_inactive(frozenset({"zone_intrusion"}))
+    assert worker.pipeline.situations == []
+    worker.apply_inactive(frozenset({"zone_intrusion"}))  # idempotent
+    worker.apply_inactive(frozenset())
+    (after,) = worker.pipeline.situations
+    assert after.id == "zone_intrusion" and after is not before  # starts afresh
+    worker.apply_inactive(frozenset())
+    assert worker.pipeline.situations == [after]  # an active one keeps its state
