@@ -54,7 +54,7 @@ CAMERA_STATE = Enum(
 SIGNALS = Counter("veilleur_signals", "Signals raised", ["camera", "situation"], registry=REGISTRY)
 POOL_QUEUE_DEPTH = Gauge(
     "veilleur_detector_queue_depth",
-    "Cameras waiting for the detector pool process (mean over the last second)",
+    "Requests waiting behind the one the detector pool takes (mean over the last second)",
     ["pool"],
     registry=REGISTRY,
 )

@@ -118,7 +118,6 @@ def pool_main(
     served = 0
     infer_s = 0.0
     depth_sum = 0
-    rounds = 0
     last_report = time.monotonic()
 
     def drop(conn: Connection) -> None:
@@ -178,8 +177,8 @@ def pool_main(
             ready = wait(current, timeout=0.2) if current else []
             if not current:
                 stop.wait(0.05)
-            rounds += 1
-            depth_sum += len(ready)
+            # Requests still waiting behind each one taken (0: nobody ever waits).
+            depth_sum += len(ready) * (len(ready) - 1) // 2
             for conn in ready:
                 assert isinstance(conn, Connection)
                 infer_s += serve(conn)
@@ -193,12 +192,12 @@ def pool_main(
                         {
                             "requests": served,
                             "inference_ms": 1000.0 * infer_s / served if served else None,
-                            "queue_depth": depth_sum / max(rounds, 1),
+                            "queue_depth": depth_sum / served if served else 0.0,
                             "clients": len(current),
                         },
                     )
                 )
-                served, infer_s, depth_sum, rounds, last_report = 0, 0.0, 0, 0, now
+                served, infer_s, depth_sum, last_report = 0, 0.0, 0, now
     finally:
         listener.close()
         for conn in list(conns):
