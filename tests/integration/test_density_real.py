@@ -3,7 +3,9 @@
 - Crowd photos (`crowd_count_mini_india`, 38 street photos with 3-53 annotated heads, eye level,
   not CCTV: a weak sanity check, see its SOURCE.md): YOLOX-nano person counts against the head
   counts, on the whole picture and on 2×2 tiles (what `perception.tiles` recommends for wide
-  scenes with small people).
+  scenes with small people), and `PersonCounter` (passes at 640 and 1024 px fused, count at
+  0.3 by default, or the Platt expected count; bench/density_count.py gives the held-out
+  figures, its calibration having been fitted on these photos).
 - PETS S2L1 (CCTV, sparse): the `excessive_density` situation through the whole pipeline on a
   zone drawn on the plaza, with a ground calibration derived from the camera's own Tsai
   parameters (`evaluation.scenarios.crowd.TsaiCamera`), against the ground-truth count of
@@ -29,7 +31,7 @@ from veilleur.config import parse_config
 from veilleur.evaluation.mot import load_mot
 from veilleur.evaluation.pets import PATH
 from veilleur.evaluation.scenarios.crowd import TsaiCamera
-from veilleur.perception.density import feet, ground_area_m2
+from veilleur.perception.density import PersonCounter, feet, ground_area_m2
 from veilleur.perception.detector import build_detector
 from veilleur.perception.tiling import TiledDetector
 from veilleur.pipeline import CameraPipeline
@@ -94,6 +96,30 @@ def test_crowd_photo_counts(shared_data: Path, yolox_path: Path) -> None:
     assert -0.40 <= whole.total_error <= -0.25
     assert tiles.mape <= 0.30
     assert abs(tiles.total_error) <= 0.10
+
+
+def test_crowd_photo_counts_person_counter(shared_data: Path, yolox_path: Path) -> None:
+    photos = _photos(shared_data)
+    truth = np.array([n for _, n in photos])
+    detector = build_detector("yolox-nano", path=yolox_path, confidence=0.05, classes=[0])
+    counter = PersonCounter(detector)  # type: ignore[arg-type]
+    expected = PersonCounter(detector, threshold=None)  # type: ignore[arg-type]
+    fused = [counter.boxes(p)[1] for p, _ in photos]
+    plain = CountScore(np.array([counter.count_fused(f) for f in fused]), truth)
+    calibrated = CountScore(np.array([expected.count_fused(f) for f in fused]), truth)
+    print(
+        f"\ncrowd photos, PersonCounter: at 0.3 MAPE {plain.mape:.1%}, total "
+        f"{plain.total_error:+.1%}; expected count MAPE {calibrated.mape:.1%}, total "
+        f"{calibrated.total_error:+.1%}"
+    )
+    # Measured: at 0.3 MAPE 20.1 %, total -13.6 % (nothing fitted on these photos); expected
+    # count 19.6 %, -1.6 % in-sample (5-fold held out: 20.7 %, -2.1 %). Two photos whose
+    # annotation leaves out the people behind the front group (7 and 8 heads, 17-19 people)
+    # weigh 7 points of the MAPE on their own: the 15 % goal is not met per photo.
+    assert plain.mape <= 0.22
+    assert -0.18 <= plain.total_error <= -0.08
+    assert calibrated.mape <= 0.22
+    assert abs(calibrated.total_error) <= 0.05
 
 
 def _pets_calibration(pets_dir: Path) -> tuple[dict[str, list[list[float]]], Ground]:

@@ -14,8 +14,11 @@ from veilleur.config import ConfigError, parse_config
 from veilleur.config.situations import ExcessiveDensityConfig
 from veilleur.perception.density import (
     Foreground,
+    PersonCounter,
     PersonScale,
     attribution_mask,
+    expected_count,
+    fuse_passes,
     isolated,
     occupancy,
     row_weights,
@@ -51,6 +54,52 @@ def test_limits_per_zone_and_validation() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Perception cues
+
+
+def test_fuse_passes_merges_one_person_seen_twice_and_halves_a_one_pass_box() -> None:
+    a = (np.array([[10, 10, 50, 110], [200, 10, 240, 110]]), np.array([0.8, 0.6]))
+    b = (np.array([[12, 8, 52, 112]]), np.array([0.4]))
+    boxes, scores = fuse_passes([a, b])
+    assert len(boxes) == 2
+    np.testing.assert_allclose(scores, [0.6, 0.3])  # mean over passes, 0 where unseen
+    assert [x.shape for x in fuse_passes([])] == [(0, 4), (0,)]
+
+
+def test_expected_count_weighs_boxes_by_calibrated_probability() -> None:
+    assert expected_count(np.array([0.999, 0.999])) == pytest.approx(2.0, abs=0.01)
+    assert expected_count(np.array([0.01] * 10)) < 0.3
+    assert expected_count(np.zeros(0)) == 0.0
+
+
+class _Fake:
+    """A detector that finds one person at any scale and a second one only at full size."""
+
+    def __init__(self) -> None:
+        self.scales: list[float] = []
+
+    def detect(self, image: np.ndarray, scale: float | None = None) -> Detections:
+        assert scale is not None
+        self.scales.append(scale)
+        boxes = [[100, 100, 140, 200]] + ([[300, 50, 310, 75]] if scale >= 1 else [])
+        return Detections(
+            xyxy=np.array(boxes, dtype=np.float32),
+            confidence=np.array([0.9, 0.7][: len(boxes)]),
+            class_id=np.zeros(len(boxes)),
+        )
+
+
+def test_person_counter_passes_never_upscale_and_fuse() -> None:
+    fake = _Fake()
+    counter = PersonCounter(fake, sides=(640, 1024))
+    image = np.zeros((576, 768, 3), dtype=np.uint8)
+    assert counter.count(image) == 2.0  # 0.9 and 0.35 (seen by one pass of two) >= 0.3
+    assert fake.scales == pytest.approx([640 / 768, 1.0])
+    flipped = PersonCounter(_Fake(), sides=(768,), flip=True)
+    boxes, _ = flipped.boxes(image)
+    np.testing.assert_allclose(boxes[0], [100, 100, 140, 200])  # the mirror maps back
+    assert PersonCounter(_Fake(), threshold=None).count(image) == pytest.approx(
+        expected_count(np.array([0.9, 0.35])), rel=1e-6
+    )
 
 
 def test_person_scale_learns_height_against_foot_row() -> None:
