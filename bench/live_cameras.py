@@ -152,8 +152,10 @@ def run(n: int, seconds: float, warmup: float, clip: Path, workers: int) -> bool
             time.sleep(0.5)
         t_running = time.monotonic() - started
         time.sleep(warmup)
+        pool_pids = [p.pid for p in mp.active_children() if p.name.startswith("veilleur-detector")]
         pids = [p.pid for p in mp.active_children() if p.name.startswith("veilleur-")]
         procs0 = sum(cpu_ticks(p) for p in pids if p is not None) + cpu_ticks(os.getpid())
+        pool0 = sum(cpu_ticks(p) for p in pool_pids if p is not None)
         busy0, total0 = machine_ticks()
         t0 = time.monotonic()
         status = sup.status()
@@ -179,8 +181,8 @@ def run(n: int, seconds: float, warmup: float, clip: Path, workers: int) -> bool
                 if q is not None:
                     depth.append(q)
         elapsed = time.monotonic() - t0
-        pids = [p.pid for p in mp.active_children() if p.name.startswith("veilleur-")]
         procs1 = sum(cpu_ticks(p) for p in pids if p is not None) + cpu_ticks(os.getpid())
+        pool1 = sum(cpu_ticks(p) for p in pool_pids if p is not None)
         busy1, total1 = machine_ticks()
         status = sup.status()
         for name in names:
@@ -192,6 +194,8 @@ def run(n: int, seconds: float, warmup: float, clip: Path, workers: int) -> bool
     cores = os.cpu_count() or 1
     machine = 100.0 * (busy1 - busy0) / max(total1 - total0, 1) * cores
     runtime_cpu = 100.0 * (procs1 - procs0) / hz / elapsed
+    pool_cpu = 100.0 * (pool1 - pool0) / hz / elapsed
+    analysed = sum(f.frames1 - f.frames0 for f in figs.values())
     print(f"\n=== {n} cameras, 640x360 at {FPS:g} fps, {elapsed:.0f} s measured ===")
     print(f"all running {t_running:.1f} s after start; warm-up {warmup:.0f} s not measured")
     print(
@@ -226,6 +230,18 @@ def run(n: int, seconds: float, warmup: float, clip: Path, workers: int) -> bool
         f"CPU: machine {machine:.0f} % of {100 * cores} % ({cores} cores); runtime processes "
         f"{runtime_cpu:.0f} % ({runtime_cpu / n:.0f} % per camera)"
     )
+    if analysed:
+        # CPU per analysed frame, hence per camera-second at full rate: the cost, whatever else
+        # the machine was doing; and the cameras its cores, or one pool process, could carry.
+        per_frame = 10.0 * runtime_cpu * elapsed / analysed
+        pool_per_frame = 10.0 * pool_cpu * elapsed / analysed
+        per_camera = per_frame * FPS / 10.0
+        print(
+            f"cost: {per_frame:.1f} ms CPU per analysed frame ({pool_per_frame:.1f} ms in the "
+            f"pool) = {per_camera:.1f} % of a core per camera at {FPS:g} fps; at that cost the "
+            f"{cores} cores carry about {100 * cores / per_camera:.0f} cameras and one pool "
+            f"process about {1000 / (pool_per_frame * FPS):.0f}"
+        )
     if latencies:
         lat = np.array(latencies)
         print(

@@ -389,9 +389,15 @@ class PipeControl:
         raise Empty
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(EXIT_DONE)
+
+
 def camera_main(spec: WorkerSpec, control: Connection, outbox: Connection, stop: Event) -> None:
     """Entry point of a camera process; its exit code says how it ended (`EXIT_*`)."""
     os_signal.signal(os_signal.SIGINT, os_signal.SIG_IGN)  # Ctrl-C is the supervisor's
+    # Terminated (a stop that took too long): unwind, so that the shared memory is released.
+    os_signal.signal(os_signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s {spec.camera}: %(message)s")
     import cv2
 
