@@ -40,6 +40,11 @@ def _models_app() -> typer.Typer:
 
 app.add_typer(_models_app(), name="models", help="List, verify and fetch model files.")
 
+from veilleur import cli_server  # noqa: E402  (light: its heavy imports are inside commands)
+
+app.command("serve")(cli_server.serve)
+app.command("demo")(cli_server.demo)
+
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False)

@@ -63,8 +63,8 @@ def stacked_bars(rows: Sequence[tuple[str, dict[str, int]]], *, title: str) -> M
 def day_columns(days: Sequence[tuple[str, dict[str, int]]], *, title: str) -> Markup:
     """Vertical columns, one per day, stacked by verdict."""
     if not days:
-        return Markup('<p class="muted">No signal in this period.</p>')
-    width, height, left, bottom = 640, 200, 34, 36
+        return Markup('<p class="muted">No day to show.</p>')
+    width, height, left, bottom = 1000, 220, 40, 36
     plot_h = height - bottom - 10
     biggest = max(sum(c.get(k, 0) for k in KEYS) for _, c in days) or 1
     col = (width - left) / len(days)

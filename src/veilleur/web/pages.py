@@ -308,7 +308,13 @@ def dashboard(request: Request, caller: Reader, db: Db, days: int = 30) -> HTMLR
     rows = store.signal_stats(db, since=since)
     by_situation = [(SITUATION_LABELS.get(n, n), c) for n, c in _bucket(rows, "situation")]
     by_camera = _bucket(rows, "camera")
-    by_day = _bucket(rows, "day")
+    counted = dict(_bucket(rows, "day"))
+    today = datetime.now(UTC).date()
+    # Every day of the period, quiet ones included, so the chart's time axis is regular.
+    by_day = []
+    for n in range(days - 1, -1, -1):
+        day = (today - timedelta(days=n)).isoformat()
+        by_day.append((day, counted.get(day, {})))
     table = []
     for label, c in by_situation:
         qualified = c.get("confirmed", 0) + c.get("false_alarm", 0) + c.get("not_actionable", 0)

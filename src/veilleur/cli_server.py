@@ -1,0 +1,301 @@
+"""`veilleur serve` and `veilleur demo`: the platform's server (API, console, live cameras)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from sqlalchemy import Engine
+
+    from veilleur.api import ServerSettings
+    from veilleur.config import SiteConfig
+    from veilleur.runtime import Supervisor
+
+err = Console(stderr=True)
+out = Console()
+
+#: The demo's accounts (name -> role). Their password is fixed and printed: acceptable only for
+#: a demo on one's own machine, never for a deployment (`veilleur serve` has no such account).
+DEMO_ACCOUNTS = {
+    "operator": "operator",
+    "supervisor": "supervisor",
+    "admin": "administrator",
+    "auditor": "auditor",
+}
+DEMO_PASSWORD = "veilleur-demo"
+DEMO_CAMERA = "plaza"
+#: OpenCV's sample clip (PETS 2009 S2L1 View 1), from Debian's opencv-doc.
+DEBIAN_CLIP = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+SHARED_CLIP = Path("data/pets2009_s2l1/vtest_PETS2009_S2L1_View001.avi")
+
+
+def demo_clip() -> Path | None:
+    """The demo's clip: opencv-doc's vtest.avi, else the same clip in $VEILLEUR_SHARED."""
+    if DEBIAN_CLIP.is_file():
+        return DEBIAN_CLIP
+    shared = os.environ.get("VEILLEUR_SHARED")
+    if shared and (Path(shared) / SHARED_CLIP).is_file():
+        return Path(shared) / SHARED_CLIP
+    return None
+
+
+def demo_camera(source: str) -> dict[str, Any]:
+    """The demo camera: the PETS plaza with the zones of examples/pets_s2l1.yaml plus two small
+    zones people cross in the first seconds, so that signals show within a minute."""
+    return {
+        "source": source,
+        "analysis_fps": 5,
+        "zones": {
+            "lawn": {"polygon": [[0.0, 0.5], [0.4, 0.6], [0.75, 0.78], [0.75, 1.0], [0.0, 1.0]]},
+            "centre": {"polygon": [[0.45, 0.42], [0.62, 0.42], [0.62, 0.58], [0.45, 0.58]]},
+            "corner": {"polygon": [[0.85, 0.55], [1.0, 0.55], [1.0, 0.85], [0.85, 0.8]]},
+            "path": {
+                "polygon": [
+                    [0.0, 0.3],
+                    [0.55, 0.3],
+                    [1.0, 0.45],
+                    [1.0, 0.84],
+                    [0.55, 0.66],
+                    [0.0, 0.47],
+                ],
+                "direction": [-1.0, -0.3],
+            },
+        },
+        "situations": {
+            "zone_intrusion": {
+                "enabled": True,
+                "zones": ["centre", "corner", "lawn"],
+                "classes": ["person"],
+                "min_duration_s": 1.0,
+                "cooldown_s": 20.0,
+            },
+            "wrong_way": {
+                "enabled": True,
+                "zones": ["path"],
+                "classes": ["person"],
+                "min_distance": 0.12,
+                "cooldown_s": 20.0,
+            },
+        },
+    }
+
+
+@dataclass
+class Server:
+    """A ready server: the web app and the running supervisor on one database."""
+
+    app: FastAPI
+    supervisor: Supervisor
+    engine: Engine
+    settings: ServerSettings
+
+    def close(self) -> None:
+        self.supervisor.close()
+        self.engine.dispose()
+
+
+def build_server(
+    settings: ServerSettings,
+    site: SiteConfig,
+    *,
+    loop_files: bool = False,
+    realtime_files: bool = True,
+) -> Server:
+    """Upgrade the database, add the site's cameras that it lacks, start the supervisor on the
+    database's cameras (those whose processing is on), and build the app.
+
+    Cameras live in the database once imported: edits made in the console survive a restart,
+    and a camera of the file is imported again only if it is absent.
+    """
+    from veilleur import store
+    from veilleur.api import SignalBus, SignalRecorder, create_app
+    from veilleur.runtime import Supervisor
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store.upgrade(settings.database_url)
+    engine = store.make_engine(settings.database_url)
+    sessions = store.session_factory(engine)
+    with sessions() as s:
+        for name, camera in site.cameras.items():
+            if store.get_camera(s, name) is None:
+                store.upsert_camera(s, name, camera)
+        rows = store.list_cameras(s)
+        cameras = {r.name: store.camera_config(r) for r in rows}
+        running = [r.name for r in rows if r.processing]
+    bus = SignalBus()
+    # on_signal runs on a supervisor thread: commit, then hand to the event loop via the bus.
+    recorder = SignalRecorder(sessions, settings.data_dir, bus)
+    supervisor = Supervisor(
+        site.model_copy(update={"cameras": cameras}),
+        on_signal=recorder,
+        realtime_files=realtime_files,
+        loop_files=loop_files,
+    )
+    try:
+        for name in running:
+            supervisor.start_camera(name)
+        app = create_app(settings, supervisor, bus=bus, sessions=sessions)
+    except BaseException:
+        supervisor.close()
+        engine.dispose()
+        raise
+    return Server(app, supervisor, engine, settings)
+
+
+def ensure_first_administrator(settings: ServerSettings) -> tuple[str, str] | None:
+    """On a database without any account, create 'admin' with a random password (printed
+    once); returns (name, password) when it did."""
+    from veilleur import store
+
+    engine = store.make_engine(settings.database_url)
+    try:
+        with store.session_factory(engine)() as s:
+            if store.list_users(s):
+                return None
+            password = secrets.token_urlsafe(12)
+            store.create_user(s, "admin", password, "administrator")
+            return "admin", password
+    finally:
+        engine.dispose()
+
+
+def ensure_demo_accounts(settings: ServerSettings) -> None:
+    from veilleur import store
+
+    engine = store.make_engine(settings.database_url)
+    try:
+        with store.session_factory(engine)() as s:
+            for name, role in DEMO_ACCOUNTS.items():
+                if store.get_user_by_name(s, name) is None:
+                    store.create_user(s, name, DEMO_PASSWORD, role)
+    finally:
+        engine.dispose()
+
+
+def _run(server: Server) -> None:
+    import uvicorn
+
+    try:
+        uvicorn.run(
+            server.app,
+            host=server.settings.host,
+            port=server.settings.port,
+            log_level="info",
+            # Live streams stay open: give them a moment, then stop anyway.
+            timeout_graceful_shutdown=3,
+        )
+    finally:
+        server.close()
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def serve(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Site configuration (cameras, perception).")
+    ],
+    data_dir: Annotated[
+        Path,
+        typer.Option("--data-dir", help="Folder for the embedded database and signal media."),
+    ] = Path("veilleur-data"),
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="Database URL, e.g. postgresql+psycopg://veilleur@db/veilleur; "
+            "default: SQLite in the data folder.",
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    secure_cookies: Annotated[
+        bool, typer.Option(help="Session cookie only over HTTPS (behind a TLS proxy).")
+    ] = False,
+) -> None:
+    """Run the platform: live cameras, signal store, REST API and operator console."""
+    from veilleur import store
+    from veilleur.api import ServerSettings
+    from veilleur.config import ConfigError, load_config
+
+    try:
+        site = load_config(config)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    settings = ServerSettings(
+        data_dir=data_dir.resolve(),
+        database_url=database or store.default_url(data_dir.resolve()),
+        config_path=config.resolve(),
+        host=host,
+        port=port,
+        secure_cookies=secure_cookies,
+        metrics_token=os.environ.get("VEILLEUR_METRICS_TOKEN") or None,
+    )
+    _logging()
+    server = build_server(settings, site)
+    first = ensure_first_administrator(settings)
+    if first:
+        out.print(
+            f"[bold]First start:[/] administrator account [bold]{first[0]}[/] with password "
+            f"[bold]{first[1]}[/] (shown once; change it on the Users page).",
+            highlight=False,
+        )
+    out.print(f"Veilleur console: http://{host}:{port}/", highlight=False)
+    _run(server)
+
+
+def demo(
+    port: Annotated[int, typer.Option(help="Port of the console.")] = 8080,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Folder for the demo's database and media.")
+    ] = Path("veilleur-demo"),
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (the demo accounts have a known password).")
+    ] = "127.0.0.1",
+) -> None:
+    """Start everything on embedded defaults: SQLite, the default model, and a demo camera
+    looping OpenCV's PETS 2009 clip; signals show in the console within a minute."""
+    from veilleur import store
+    from veilleur.api import ServerSettings
+    from veilleur.config import parse_config
+
+    clip = demo_clip()
+    if clip is None:
+        raise _fail(
+            f"the demo clip is missing: install Debian's opencv-doc ({DEBIAN_CLIP}), e.g. "
+            "`apt-get install opencv-doc`, or set VEILLEUR_SHARED to a folder holding "
+            f"{SHARED_CLIP}"
+        )
+    data_dir = data_dir.resolve()
+    settings = ServerSettings(
+        data_dir=data_dir, database_url=store.default_url(data_dir), host=host, port=port
+    )
+    site = parse_config({"cameras": {DEMO_CAMERA: demo_camera(str(clip))}}, "<demo>")
+    _logging()
+    server = build_server(settings, site, loop_files=True)
+    ensure_demo_accounts(settings)
+    out.print(
+        f"\n[bold]Veilleur demo[/]: open [bold]http://{host}:{port}/[/]\n"
+        f"  accounts: {', '.join(DEMO_ACCOUNTS)} — password [bold]{DEMO_PASSWORD}[/] "
+        "(a fixed demo password: never use these accounts beyond this demo)\n"
+        f"  camera '{DEMO_CAMERA}' loops {clip}; data in {data_dir}\n",
+        highlight=False,
+    )
+    _run(server)

@@ -1,0 +1,50 @@
+"""Helpers of the browser tests: the live server's handle, logging in, screenshots."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from veilleur.cli_server import DEMO_PASSWORD, Server
+
+
+@dataclass
+class Live:
+    url: str
+    server: Server
+    data_dir: Path
+
+    @contextmanager
+    def api(self, user: str) -> Iterator[httpx.Client]:
+        """An API client logged in as one of the demo accounts."""
+        with httpx.Client(base_url=self.url, timeout=20) as c:
+            r = c.post("/api/session", json={"username": user, "password": DEMO_PASSWORD})
+            r.raise_for_status()
+            c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+            yield c
+
+
+def login(browser: Any, live: Live, user: str, next_path: str = "/") -> Any:
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{live.url}/login?next={next_path}")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("domcontentloaded")
+    return page
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
+    """Saved only when VEILLEUR_SCREENSHOTS names a folder (docs/screenshots)."""
+    folder = os.environ.get("VEILLEUR_SCREENSHOTS")
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    path = Path(folder) / f"{name}.jpg"
+    page.screenshot(path=str(path), full_page=full_page, type="jpeg", quality=80)

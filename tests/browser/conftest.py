@@ -1,0 +1,127 @@
+"""The console in a real Chromium (Debian's `chromium`, driven by Playwright; no browser is ever
+downloaded), against the real server: database, supervisor, camera process and detector pool
+on a short real clip cut from PETS 2009 S2L1.
+
+Outside CI the tests skip when chromium, Playwright or the clip is absent; under CI (CI=true)
+that is a failure. VEILLEUR_SCREENSHOTS=DIR saves screenshots of the main pages there.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+import uvicorn
+from browser_helpers import Live
+
+from veilleur import store
+from veilleur.api import ServerSettings
+from veilleur.cli_server import (
+    DEMO_CAMERA,
+    build_server,
+    demo_camera,
+    demo_clip,
+    ensure_demo_accounts,
+)
+from veilleur.config import parse_config
+
+CHROMIUM = Path(os.environ.get("VEILLEUR_CHROMIUM", "/usr/bin/chromium"))
+CLIP_S = 12.0
+
+
+def _need(ok: bool, why: str) -> None:
+    if ok:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{why} (required under CI)")
+    pytest.skip(why)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first seconds of PETS 2009 S2L1 (people cross the plaza's centre from the start)."""
+    source = demo_clip()
+    _need(source is not None, "the PETS clip is absent (opencv-doc's vtest.avi or VEILLEUR_SHARED)")
+    assert source is not None
+    out = tmp_path_factory.mktemp("clip") / "pets_first_seconds.mp4"
+    with av.open(str(source)) as src, av.open(str(out), "w") as dst:
+        vin = src.streams.video[0]
+        stream = dst.add_stream("libx264", rate=10, options={"preset": "veryfast", "crf": "23"})
+        stream.width, stream.height, stream.pix_fmt = vin.width, vin.height, "yuv420p"
+        for i, frame in enumerate(src.decode(vin)):
+            if frame.time is not None and frame.time >= CLIP_S:
+                break
+            image = av.VideoFrame.from_ndarray(frame.to_ndarray(format="bgr24"), format="bgr24")
+            image.pts, image.time_base = i, Fraction(1, 10)
+            for packet in stream.encode(image):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    return out
+
+
+@pytest.fixture(scope="session")
+def live(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """`veilleur demo`'s server (same code) on the short clip, looping, camera stopped at first
+    so that a test sees its first signal arrive."""
+    data_dir = tmp_path_factory.mktemp("veilleur-data")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = store.default_url(data_dir)
+    settings = ServerSettings(data_dir=data_dir, database_url=url, port=port)
+    site = parse_config({"cameras": {DEMO_CAMERA: demo_camera(str(clip))}}, "<browser tests>")
+    store.upgrade(url)
+    engine = store.make_engine(url)
+    with store.session_factory(engine)() as s:
+        store.upsert_camera(s, DEMO_CAMERA, site.cameras[DEMO_CAMERA], processing=False)
+    engine.dispose()
+    server = build_server(settings, site, loop_files=True)
+    ensure_demo_accounts(settings)
+    config = uvicorn.Config(
+        server.app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+    web = uvicorn.Server(config)
+    thread = threading.Thread(target=web.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not web.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield Live(f"http://127.0.0.1:{port}", server, data_dir)
+    finally:
+        web.should_exit = True
+        thread.join(timeout=10)
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    _need(CHROMIUM.is_file(), f"{CHROMIUM} is absent (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need(False, "the playwright package is absent (pip install -e '.[test]')")
+        raise
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
