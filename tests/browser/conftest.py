@@ -45,13 +45,6 @@ def _need(ok: bool, why: str) -> None:
     pytest.skip(why)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(here):
-            item.add_marker(pytest.mark.browser)
-
-
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first seconds of PETS 2009 S2L1 (people cross the plaza's centre from the start)."""

@@ -6,7 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from browser_helpers import Live, login, screenshot
+
+pytestmark = pytest.mark.browser
 
 SIGNAL_WAIT_MS = 90_000  # camera process start, model load, then seconds of video
 
