@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED ?= $(abspath ../shared)
 DEMO_CLIP := /usr/share/doc/opencv-doc/examples/data/vtest.avi
+CHROMIUM := /usr/bin/chromium
 export VEILLEUR_MODELS_DIR ?= $(if $(wildcard $(SHARED)/models),$(SHARED)/models,)
 
 .PHONY: install demo test lint evaluate clean
@@ -20,14 +21,18 @@ $(DEMO_CLIP):
 	# OpenCV's sample clip (PETS 2009 S2L1) ships in Debian's opencv-doc.
 	apt-get update -qq && apt-get install -y -qq opencv-doc >/dev/null
 
+$(CHROMIUM):
+	# Debian's Chromium, driven by Playwright in the console's browser tests.
+	apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+
 demo: install $(DEMO_CLIP)
-	$(BIN)/veilleur analyze $(DEMO_CLIP) --config examples/pets_s2l1.yaml --out out/demo-signals.jsonl
+	$(BIN)/veilleur demo --data-dir out/demo
 
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: install lint
+test: install lint $(CHROMIUM)
 	VEILLEUR_SHARED=$(SHARED) $(BIN)/pytest
 
 evaluate: install

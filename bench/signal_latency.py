@@ -1,0 +1,171 @@
+"""Latency from a situation being recognised to its signal on the operator's screen, with N live
+cameras. Prints figures; asserts nothing.
+
+    python bench/signal_latency.py                  # 8 cameras, 120 s
+    python bench/signal_latency.py -n 8 -d 300 --database postgresql://postgres@127.0.0.1/test
+
+The whole product runs as `veilleur serve` runs it (`cli_server.build_server`: database,
+supervisor with one process per camera and the shared detector pool, FastAPI under uvicorn),
+on N cameras that each loop a 640×360 H.264 rendering of PETS 2009 S2L1 in real time with the
+PETS zones (intrusion, wrong way; cool-down 30 s). An operator is logged in to the signal queue
+in Debian's Chromium (Playwright); the page is instrumented to note, for every signal that
+arrives on its live stream, the time of the next paint after the card was inserted.
+
+Latency = that paint time − `occurred_at` (the moment the camera process recognised the
+situation, after its minimum duration). In between: blurred snapshot and clip encoding in the
+camera process, the pipe to the supervisor, the database commit with the files, the bus, the
+server-sent event, the browser. Both clocks are this machine's. It also samples every camera's
+lag and drops, to show whether they grow while the console is being served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from live_cameras import YOLOX, make_clip  # noqa: E402
+
+from veilleur import store  # noqa: E402
+from veilleur.api import ServerSettings  # noqa: E402
+from veilleur.cli_server import DEMO_PASSWORD, build_server, ensure_demo_accounts  # noqa: E402
+from veilleur.config import parse_config  # noqa: E402
+from veilleur.evaluation import pets  # noqa: E402
+
+CHROMIUM = os.environ.get("VEILLEUR_CHROMIUM", "/usr/bin/chromium")
+
+#: Notes when each signal's card was painted: the next animation frame after the live stream's
+#: handler (which inserts the card) has run.
+INSTRUMENT = """
+(() => {
+  window.__painted = [];
+  const Native = window.EventSource;
+  window.EventSource = function (url, opts) {
+    const es = new Native(url, opts);
+    es.addEventListener("signal", (e) => {
+      const sig = JSON.parse(e.data);
+      const received = Date.now();
+      requestAnimationFrame(() => setTimeout(() => {
+        window.__painted.push({id: sig.id, occurred_at: sig.occurred_at,
+                               received: received, painted: Date.now()});
+      }, 0));
+    });
+    return es;
+  };
+  window.EventSource.prototype = Native.prototype;
+})();
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("-n", "--cameras", type=int, default=8)
+    ap.add_argument("-d", "--seconds", type=float, default=120.0)
+    ap.add_argument("--database", help="database URL (default: SQLite in a temporary folder)")
+    args = ap.parse_args()
+
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="veilleur-latency-"))
+    clip = make_clip(Path(tempfile.gettempdir()) / "veilleur-bench-pets-640x360.mp4")
+    config = pets.site_config(YOLOX)
+    camera = dict(config["cameras"]["pets"])
+    camera["source"] = str(clip)
+    camera["situations"] = {
+        sid: {**sit, "cooldown_s": 30.0} for sid, sit in camera["situations"].items()
+    }
+    config["cameras"] = {f"cam{i:02d}": dict(camera) for i in range(args.cameras)}
+    site = parse_config(config)
+    url = args.database or store.default_url(tmp)
+    settings = ServerSettings(data_dir=tmp, database_url=url, port=free_port())
+    store.upgrade(url)
+    ensure_demo_accounts(settings)
+    server = build_server(settings, site, loop_files=True)
+    uv = uvicorn.Server(
+        uvicorn.Config(server.app, host="127.0.0.1", port=settings.port, log_level="warning")
+    )
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    while not uv.started:
+        time.sleep(0.1)
+    base = f"http://127.0.0.1:{settings.port}"
+    lags: dict[str, list[float]] = {name: [] for name in site.cameras}
+    painted: list[dict[str, object]] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.add_init_script(INSTRUMENT)
+            page.goto(f"{base}/login?next=/signals")
+            page.fill("input[name=username]", "operator")
+            page.fill("input[name=password]", DEMO_PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url("**/signals*")
+            print(
+                f"{args.cameras} cameras, console open at {base}/signals; measuring "
+                f"{args.seconds:.0f} s ...",
+                flush=True,
+            )
+            t_end = time.monotonic() + args.seconds
+            while time.monotonic() < t_end:
+                page.wait_for_timeout(5000)
+                for name, st in server.supervisor.status().items():
+                    if st.state == "running":
+                        lags[name].append(st.lag_s)
+            painted = page.evaluate("window.__painted")
+            browser.close()
+        status = server.supervisor.status()
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+        server.close()
+
+    latencies = [
+        float(p["painted"]) / 1000.0  # type: ignore[arg-type]
+        - datetime.fromisoformat(str(p["occurred_at"])).timestamp()
+        for p in painted
+    ]
+    print(f"\n{len(latencies)} signals painted in the operator's queue")
+    if latencies:
+        print(
+            f"recognised → on screen: p50 {statistics.median(latencies):.3f} s, "
+            f"p95 {percentile(latencies, 0.95):.3f} s, max {max(latencies):.3f} s"
+        )
+    print(
+        f"\n{'camera':<8}{'state':>10}{'fps':>6}{'lag first':>11}{'lag last':>10}"
+        f"{'lag p95':>9}{'dropped':>9}{'restarts':>10}"
+    )
+    for name, st in status.items():
+        seq = lags[name] or [float("nan")]
+        third = max(1, len(seq) // 3)
+        first, last = statistics.mean(seq[:third]), statistics.mean(seq[-third:])
+        print(
+            f"{name:<8}{st.state:>10}{st.fps:>6.1f}{first:>11.2f}{last:>10.2f}"
+            f"{percentile(seq, 0.95):>9.2f}{st.dropped_frames:>9}{st.restarts:>10}"
+        )
+
+
+if __name__ == "__main__":
+    main()
