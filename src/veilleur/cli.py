@@ -45,6 +45,10 @@ from veilleur import cli_server  # noqa: E402  (light: its heavy imports are ins
 app.command("serve")(cli_server.serve)
 app.command("demo")(cli_server.demo)
 
+from veilleur.cli_journal import app as journal_app  # noqa: E402  (light, like cli_server)
+
+app.add_typer(journal_app, name="journal")
+
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False)

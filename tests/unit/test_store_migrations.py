@@ -22,7 +22,7 @@ from veilleur.store.db import MIGRATIONS_DIR, alembic_config
 
 pytest_plugins = ["db_fixtures"]
 
-TABLES = {"users", "web_sessions", "cameras", "signals", "reviews"}
+TABLES = {"users", "web_sessions", "cameras", "signals", "reviews", "journal"}
 # Nothing about who: no track ids, faces, identities, or person attributes (SPEC S1, S3).
 FORBIDDEN = re.compile(r"track|face|identit|person|biometr|embedding|reid|gender|age$", re.I)
 

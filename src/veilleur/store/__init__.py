@@ -40,12 +40,14 @@ from veilleur.store.db import (
     session_factory,
     upgrade,
 )
+from veilleur.store.journal import append as journal_append
 from veilleur.store.models import (
     ROLES,
     SIGNAL_STATES,
     VERDICTS,
     Base,
     Camera,
+    JournalEntry,
     Review,
     SignalRow,
     User,
@@ -69,6 +71,7 @@ __all__ = [
     "VERDICTS",
     "Base",
     "Camera",
+    "JournalEntry",
     "Review",
     "SignalEventLike",
     "SignalLike",
@@ -91,6 +94,7 @@ __all__ = [
     "get_user",
     "get_user_by_name",
     "hash_password",
+    "journal_append",
     "list_cameras",
     "list_signals",
     "list_users",

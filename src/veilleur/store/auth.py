@@ -19,6 +19,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from veilleur.store.journal import ANONYMOUS, SYSTEM
+from veilleur.store.journal import append as journal_append
 from veilleur.store.models import ROLES, User, WebSession, utcnow
 
 DEFAULT_SESSION_TTL_S = 8 * 3600
@@ -63,8 +65,11 @@ def _verify(hashed: str, password: str) -> bool:
         return False
 
 
-def create_user(s: Session, username: str, password: str, role: str) -> User:
-    """A new active user; ValueError if the name is taken or a field is invalid."""
+def create_user(
+    s: Session, username: str, password: str, role: str, *, actor: str = SYSTEM
+) -> User:
+    """A new active user, journaled as created by `actor`; ValueError if the name is taken or
+    a field is invalid."""
     _check_username(username)
     _check_role(role)
     if s.scalar(select(User.id).where(User.username == username)) is not None:
@@ -72,6 +77,8 @@ def create_user(s: Session, username: str, password: str, role: str) -> User:
     user = User(username=username, password_hash=hash_password(password), role=role, active=True)
     s.add(user)
     try:
+        s.flush()
+        journal_append(s, actor, "user.created", f"user:{username}", {"role": role})
         s.commit()
     except IntegrityError as exc:
         # Another writer took the name between the check and the commit.
@@ -99,43 +106,66 @@ def update_user(
     role: str | None = None,
     active: bool | None = None,
     password: str | None = None,
+    actor: str = SYSTEM,
 ) -> User:
-    """Change a user's role, active flag or password.
+    """Change a user's role, active flag or password, journaled as `actor`'s change (the
+    journal says a password changed, never what it is).
 
     Deactivating a user or changing their password closes their open sessions.
     """
+    details: dict[str, object] = {}
     if role is not None:
         _check_role(role)
+        if role != user.role:
+            details["role"] = role
         user.role = role
     close_all = False
     if password is not None:
         user.password_hash = hash_password(password)
         close_all = True
+        details["password_changed"] = True
     if active is not None:
         close_all = close_all or (user.active and not active)
+        if active != user.active:
+            details["active"] = active
         user.active = active
     if close_all:
         s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        details["sessions_closed"] = True
+    if details:
+        journal_append(s, actor, "user.updated", f"user:{user.username}", details)
     s.commit()
     return user
 
 
 def authenticate(s: Session, username: str, password: str) -> User | None:
-    """The active user with this name and password, or None.
+    """The active user with this name and password, or None (journaled as a failed login).
 
     Unknown names are verified against a dummy hash, so timing does not tell which names
     exist. A hash made with older argon2 parameters is upgraded on a successful login.
+    A failure is journaled with the anonymous actor; the name typed is kept only when it is an
+    account's (an unknown "name" may be a password typed in the wrong field).
     """
     user = get_user_by_name(s, username)
     if user is None:
         _verify(_dummy_hash(), password)
+        _login_failed(s, "session", "unknown account")
         return None
-    if not _verify(user.password_hash, password) or not user.active:
+    if not _verify(user.password_hash, password):
+        _login_failed(s, f"user:{user.username}", "wrong password")
+        return None
+    if not user.active:
+        _login_failed(s, f"user:{user.username}", "account blocked")
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
         s.commit()
     return user
+
+
+def _login_failed(s: Session, target: str, reason: str) -> None:
+    journal_append(s, ANONYMOUS, "session.login_failed", target, {"reason": reason})
+    s.commit()
 
 
 def _token_hash(token: str) -> str:
@@ -145,7 +175,7 @@ def _token_hash(token: str) -> str:
 def open_session(
     s: Session, user: User, ttl_s: int = DEFAULT_SESSION_TTL_S
 ) -> tuple[str, WebSession]:
-    """A new console session: (cookie token to hand to the browser, stored row)."""
+    """A new console session, journaled as a login: (cookie token for the browser, row)."""
     if ttl_s <= 0:
         raise ValueError("a session's lifetime must be positive")
     token = secrets.token_urlsafe(32)
@@ -158,6 +188,8 @@ def open_session(
         expires_at=now + timedelta(seconds=ttl_s),
     )
     s.add(row)
+    s.flush()
+    journal_append(s, user.username, "session.login", f"user:{user.username}", {"ttl_s": ttl_s})
     s.commit()
     return token, row
 
@@ -185,8 +217,14 @@ def check_csrf(web_session: WebSession, token: str | None) -> bool:
 
 
 def close_session(s: Session, token: str) -> None:
-    """Log out: forget the session of this token (nothing happens for an unknown token)."""
-    s.execute(delete(WebSession).where(WebSession.token_hash == _token_hash(token)))
+    """Log out: forget the session of this token, journaled (nothing happens for an unknown
+    token)."""
+    row = s.scalar(select(WebSession).where(WebSession.token_hash == _token_hash(token)))
+    if row is None:
+        return
+    username = row.user.username
+    s.execute(delete(WebSession).where(WebSession.id == row.id))
+    journal_append(s, username, "session.logout", f"user:{username}")
     s.commit()
 
 

@@ -7,6 +7,8 @@ camera on a half-understood configuration. Mutating functions commit.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from veilleur.config import CameraConfig
+from veilleur.store.journal import SYSTEM
+from veilleur.store.journal import append as journal_append
 from veilleur.store.models import Camera, utcnow
+
+GEOMETRY_KEYS = frozenset({"zones", "lines"})
 
 
 def check_camera_name(name: str) -> None:
@@ -43,13 +49,45 @@ def camera_config(camera: Camera) -> CameraConfig:
     return validate_camera_config(camera.name, camera.config)
 
 
+def _config_sha256(config: Mapping[str, Any]) -> str:
+    # The journal keeps a digest, not the configuration: a source URL may hold a password.
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _change_entry(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The journal action and details of a configuration change: zones and lines, situations,
+    or anything else (named by key)."""
+    details: dict[str, Any] = {"config_sha256": _config_sha256(new)}
+    if old is None:
+        return "camera.created", details
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    details["changed"] = changed
+    if changed and set(changed) <= GEOMETRY_KEYS:
+        details["zones"] = sorted(new.get("zones", {}))
+        details["lines"] = sorted(new.get("lines", {}))
+        return "zones.changed", details
+    if changed == ["situations"]:
+        before, after = old.get("situations", {}), new.get("situations", {})
+        details["situations"] = sorted(
+            sid for sid in set(before) | set(after) if before.get(sid) != after.get(sid)
+        )
+        details["enabled"] = sorted(sid for sid, c in after.items() if c.get("enabled"))
+        return "situation.changed", details
+    return "camera.updated", details
+
+
 def upsert_camera(
     s: Session,
     name: str,
     config: CameraConfig | Mapping[str, Any],
     processing: bool | None = None,
+    *,
+    actor: str = SYSTEM,
 ) -> Camera:
-    """Create or replace a camera's configuration.
+    """Create or replace a camera's configuration, journaled as `actor`'s change.
 
     `processing=None` keeps an existing camera's live processing as it is (a supervisor's stop
     survives a configuration edit) and turns it on for a new camera.
@@ -57,14 +95,23 @@ def upsert_camera(
     check_camera_name(name)
     parsed = validate_camera_config(name, config)
     camera = s.scalar(select(Camera).where(Camera.name == name))
+    old: dict[str, Any] | None = None
+    old_processing = None
     if camera is None:
         camera = Camera(name=name, processing=True if processing is None else processing)
         s.add(camera)
-    elif processing is not None:
-        camera.processing = processing
+    else:
+        old, old_processing = dict(camera.config), camera.processing
+        if processing is not None:
+            camera.processing = processing
     camera.config = parsed.model_dump(mode="json")
     camera.updated_at = utcnow()
+    action, details = _change_entry(old, camera.config)
+    if camera.processing != old_processing:
+        details["processing"] = camera.processing
     try:
+        s.flush()
+        journal_append(s, actor, action, f"camera:{name}", details)
         s.commit()
     except IntegrityError as exc:
         s.rollback()
@@ -95,15 +142,25 @@ def _existing(s: Session, name: str) -> Camera:
     return camera
 
 
-def delete_camera(s: Session, name: str) -> None:
-    """Remove a camera (LookupError if unknown). Its past signals stay, under its name."""
-    s.delete(_existing(s, name))
+def delete_camera(s: Session, name: str, *, actor: str = SYSTEM) -> None:
+    """Remove a camera (LookupError if unknown), journaled. Its past signals stay, under its
+    name."""
+    camera = _existing(s, name)
+    details = {"config_sha256": _config_sha256(camera.config)}
+    s.delete(camera)
+    journal_append(s, actor, "camera.deleted", f"camera:{name}", details)
     s.commit()
 
 
-def set_processing(s: Session, name: str, on: bool) -> None:
-    """Turn a camera's live processing on or off (LookupError if unknown)."""
+def set_processing(s: Session, name: str, on: bool, *, actor: str | None = SYSTEM) -> None:
+    """Turn a camera's live processing on or off (LookupError if unknown), journaled as
+    `actor`'s and committed. `actor=None`: neither journaled nor committed, for a caller that
+    changes several cameras and journals the whole operation in one entry."""
     camera = _existing(s, name)
     camera.processing = on
     camera.updated_at = utcnow()
+    if actor is None:
+        return
+    action = "processing.started" if on else "processing.stopped"
+    journal_append(s, actor, action, f"camera:{name}", {"scope": "camera", "cameras": [name]})
     s.commit()

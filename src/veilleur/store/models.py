@@ -177,3 +177,30 @@ class Review(Base):
 
     signal: Mapped[SignalRow] = relationship(back_populates="review")
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class JournalEntry(Base):
+    """One entry of the tamper-evident journal (SPEC S7); see `veilleur.store.journal`.
+
+    Entries are only ever added, each one hashing the previous one. `id` is given by the
+    appender (last id + 1, under the journal's lock), not by a sequence: a sequence leaves gaps
+    on rollback, and a gap must mean a deleted entry.
+    """
+
+    __tablename__ = "journal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    target: Mapped[str] = mapped_column(String(128), index=True)
+    details: Mapped[str] = mapped_column(Text)
+    """Canonical JSON text (sorted keys, no spaces), exactly as hashed."""
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"JournalEntry(id={self.id!r}, action={self.action!r}, actor={self.actor!r}, "
+            f"target={self.target!r})"
+        )

@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from veilleur.config.common import SITUATION_IDS
+from veilleur.store.journal import SYSTEM
+from veilleur.store.journal import append as journal_append
 from veilleur.store.models import SIGNAL_STATES, VERDICTS, Review, SignalRow, User
 
 MEDIA_DIR = "media"
@@ -111,7 +113,8 @@ def _check_event(event: SignalEventLike) -> None:
 
 
 def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalRow:
-    """Write the signal's snapshot and clip, then commit its row; returns the committed row.
+    """Write the signal's snapshot and clip, then commit its row with its journal entry;
+    returns the committed row.
 
     An empty snapshot (no blurred image could be made) or a missing clip is simply not stored.
     If anything fails, the files written for this signal are removed and the error raised.
@@ -154,6 +157,24 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
             state="new",
         )
         s.add(row)
+        s.flush()  # gives the row its id for the journal entry, committed with it
+        journal_append(
+            s,
+            SYSTEM,
+            "signal.recorded",
+            f"signal:{row.id}",
+            {
+                "situation": row.situation,
+                "camera": row.camera,
+                "zone": row.zone,
+                "confidence": round(row.confidence, 4),
+                "model": row.model,
+                "config_version": row.config_version,
+                "occurred_at": occurred_at.isoformat(),
+                "snapshot": snapshot_path is not None,
+                "clip": clip_path is not None,
+            },
+        )
         s.commit()
     except BaseException:
         s.rollback()
@@ -218,7 +239,7 @@ def get_signal(s: Session, signal_id: int) -> SignalRow | None:
 def qualify(
     s: Session, signal_id: int, user: User, verdict: str, comment: str | None = None
 ) -> Review:
-    """An operator's qualification of a signal (SPEC S4); it is final.
+    """An operator's qualification of a signal (SPEC S4); it is final, and journaled with it.
 
     ValueError for a bad verdict, a too long comment or an already qualified signal;
     LookupError for an unknown signal.
@@ -243,6 +264,12 @@ def qualify(
     signal.state = "qualified"
     signal.review = review
     try:
+        s.flush()
+        # The comment is free text: the journal keeps only whether there was one.
+        journal_append(
+            s, user.username, "signal.qualified", f"signal:{signal_id}",
+            {"verdict": verdict, "comment": comment is not None},
+        )  # fmt: skip
         s.commit()
     except IntegrityError as exc:
         s.rollback()
