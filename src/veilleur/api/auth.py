@@ -38,12 +38,14 @@ WATCH = (OPERATOR, SUPERVISOR, ADMINISTRATOR)
 CONTROL = (SUPERVISOR, ADMINISTRATOR)
 #: Cameras, zones, situations, users.
 ADMIN = (ADMINISTRATOR,)
+#: Read the journal (SPEC S7).
+JOURNAL = (ADMINISTRATOR, AUDITOR)
 
 ROLE_HELP = {
     OPERATOR: "sees the live wall and signals, qualifies signals",
     SUPERVISOR: "an operator who can also stop and start processing",
     ADMINISTRATOR: "a supervisor who can also manage cameras, zones, situations and users",
-    AUDITOR: "reads signals and statistics, sees no image",
+    AUDITOR: "reads signals, statistics and the journal, sees no image",
 }
 
 

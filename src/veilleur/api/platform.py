@@ -198,12 +198,18 @@ class Platform:
         return {name: status_json(st) for name, st in self.supervisor.status().items()}
 
     def save_camera(
-        self, db: Session, name: str, config: CameraConfig, processing: bool | None = None
+        self,
+        db: Session,
+        name: str,
+        config: CameraConfig,
+        processing: bool | None = None,
+        *,
+        actor: str,
     ) -> store.Camera:
-        """Store a camera's configuration and (re)start its pipeline with it when it is
-        processing: new zones and situations apply at once."""
+        """Store a camera's configuration (journaled as `actor`'s change) and (re)start its
+        pipeline with it when it is processing: new zones and situations apply at once."""
         check_camera_name(name)
-        row = store.upsert_camera(db, name, config, processing=processing)
+        row = store.upsert_camera(db, name, config, processing=processing, actor=actor)
         if self.supervisor is not None:
             if row.processing:
                 self.supervisor.start_camera(name, config)
@@ -213,7 +219,7 @@ class Platform:
         return row
 
     def update_camera(
-        self, db: Session, name: str, change: Callable[[dict[str, Any]], None]
+        self, db: Session, name: str, change: Callable[[dict[str, Any]], None], *, actor: str
     ) -> store.Camera:
         """Apply `change` to a copy of the camera's JSON configuration, validate, save."""
         row = store.get_camera(db, name)
@@ -221,13 +227,13 @@ class Platform:
             raise KeyError(name)
         data = json.loads(json.dumps(row.config))
         change(data)
-        return self.save_camera(db, name, validate_camera(data))
+        return self.save_camera(db, name, validate_camera(data), actor=actor)
 
-    def delete_camera(self, db: Session, name: str) -> None:
+    def delete_camera(self, db: Session, name: str, *, actor: str) -> None:
         if self.supervisor is not None:
             with contextlib.suppress(KeyError):
                 self.supervisor.stop_camera(name)
-        store.delete_camera(db, name)
+        store.delete_camera(db, name, actor=actor)
         with self._still_lock:
             self._stills.pop(name, None)
         self._still_path(name).unlink(missing_ok=True)
@@ -235,10 +241,17 @@ class Platform:
     # --- processing (SPEC S5) ------------------------------------------------------------
 
     def set_processing(
-        self, db: Session, active: bool, camera: str | None = None, situation: str | None = None
+        self,
+        db: Session,
+        active: bool,
+        camera: str | None = None,
+        situation: str | None = None,
+        *,
+        actor: str,
     ) -> list[str]:
         """Start or stop processing: everything, one camera, one situation everywhere, or one
-        situation on one camera. Returns the cameras affected."""
+        situation on one camera; journaled as one entry of `actor`'s. Returns the cameras
+        affected."""
         if situation is not None and situation not in SITUATION_IDS:
             raise ValueError(f"unknown situation '{situation}'; one of {', '.join(SITUATION_IDS)}")
         rows = store.list_cameras(db)
@@ -263,11 +276,12 @@ class Platform:
                     with contextlib.suppress(KeyError):  # a camera the supervisor never ran
                         sup.set_situation(row.name, situation, active)
                 done.append(row.name)
+            self._journal_processing(db, actor, active, camera, situation, done)
             return done
         if not active and camera is None and sup is not None:
             sup.stop_all()  # one call: every camera within the second
         for row in rows:
-            store.set_processing(db, row.name, active)
+            store.set_processing(db, row.name, active, actor=None)
             if sup is None:
                 continue
             if active:
@@ -275,7 +289,26 @@ class Platform:
             elif camera is not None:
                 with contextlib.suppress(KeyError):
                     sup.stop_camera(row.name)
+        self._journal_processing(db, actor, active, camera, None, names)
         return names
+
+    @staticmethod
+    def _journal_processing(
+        db: Session,
+        actor: str,
+        active: bool,
+        camera: str | None,
+        situation: str | None,
+        cameras: list[str],
+    ) -> None:
+        # One entry per operation (a global stop is one act), committed with the flags.
+        scope = "situation" if situation else ("camera" if camera else "all")
+        details: dict[str, Any] = {"scope": scope, "cameras": cameras}
+        if situation:
+            details["situation"] = situation
+        action = "processing.started" if active else "processing.stopped"
+        store.journal_append(db, actor, action, f"camera:{camera}" if camera else "all", details)
+        db.commit()
 
     # --- live images ---------------------------------------------------------------------
 

@@ -195,7 +195,9 @@ def add_camera(body: CameraIn, caller: Admin, db: Db, plat: Plat) -> dict[str, A
         raise HTTPException(409, detail=f"a camera named '{body.name}' already exists")
     try:
         config = validate_camera(body.config)
-        row = plat.save_camera(db, body.name, config, processing=body.processing)
+        row = plat.save_camera(
+            db, body.name, config, processing=body.processing, actor=caller.username
+        )
     except ConfigInvalid as exc:
         raise _invalid(exc) from None
     return camera_json(row)
@@ -212,7 +214,9 @@ def put_camera(name: str, body: CameraPut, caller: Admin, db: Db, plat: Plat) ->
     """Replace a camera's configuration; its pipeline restarts with it."""
     _camera_or_404(db, name)
     try:
-        row = plat.save_camera(db, name, validate_camera(body.config), body.processing)
+        row = plat.save_camera(
+            db, name, validate_camera(body.config), body.processing, actor=caller.username
+        )
     except ConfigInvalid as exc:
         raise _invalid(exc) from None
     return camera_json(row)
@@ -222,13 +226,13 @@ def put_camera(name: str, body: CameraPut, caller: Admin, db: Db, plat: Plat) ->
 def delete_camera(name: str, caller: Admin, db: Db, plat: Plat) -> None:
     """Stop and remove a camera (its signals stay)."""
     _camera_or_404(db, name)
-    plat.delete_camera(db, name)
+    plat.delete_camera(db, name, actor=caller.username)
 
 
-def _update(plat: Platform, db: Db, name: str, change: Any) -> dict[str, Any]:
+def _update(plat: Platform, db: Db, name: str, change: Any, caller: Caller) -> dict[str, Any]:
     _camera_or_404(db, name)
     try:
-        return camera_json(plat.update_camera(db, name, change))
+        return camera_json(plat.update_camera(db, name, change, actor=caller.username))
     except ConfigInvalid as exc:
         raise _invalid(exc) from None
 
@@ -238,7 +242,7 @@ def put_zones(
     name: str, zones: dict[str, Any], caller: Admin, db: Db, plat: Plat
 ) -> dict[str, Any]:
     """Replace the camera's zones (polygons and allowed directions)."""
-    return _update(plat, db, name, lambda d: d.__setitem__("zones", zones))
+    return _update(plat, db, name, lambda d: d.__setitem__("zones", zones), caller)
 
 
 @router.put("/cameras/{name}/lines", tags=["cameras"])
@@ -246,7 +250,7 @@ def put_lines(
     name: str, lines: dict[str, Any], caller: Admin, db: Db, plat: Plat
 ) -> dict[str, Any]:
     """Replace the camera's lines."""
-    return _update(plat, db, name, lambda d: d.__setitem__("lines", lines))
+    return _update(plat, db, name, lambda d: d.__setitem__("lines", lines), caller)
 
 
 @router.put("/cameras/{name}/geometry", tags=["cameras"])
@@ -257,7 +261,7 @@ def put_geometry(name: str, body: GeometryIn, caller: Admin, db: Db, plat: Plat)
         d["zones"] = body.zones
         d["lines"] = body.lines
 
-    return _update(plat, db, name, change)
+    return _update(plat, db, name, change, caller)
 
 
 @router.put("/cameras/{name}/situations/{situation}", tags=["cameras"])
@@ -272,7 +276,7 @@ def put_situation(
     def change(d: dict[str, Any]) -> None:
         d.setdefault("situations", {})[situation] = params
 
-    return _update(plat, db, name, change)
+    return _update(plat, db, name, change, caller)
 
 
 @router.get("/cameras/{name}/live.jpg", tags=["cameras"], response_class=Response)
@@ -319,9 +323,13 @@ def processing_status(caller: Reader, db: Db, plat: Plat) -> dict[str, Any]:
     }
 
 
-def _processing(plat: Platform, db: Db, body: ProcessingIn, active: bool) -> dict[str, Any]:
+def _processing(
+    plat: Platform, db: Db, body: ProcessingIn, active: bool, caller: Caller
+) -> dict[str, Any]:
     try:
-        names = plat.set_processing(db, active, camera=body.camera, situation=body.situation)
+        names = plat.set_processing(
+            db, active, camera=body.camera, situation=body.situation, actor=caller.username
+        )
     except KeyError:
         raise HTTPException(404, detail=f"no camera named '{body.camera}'") from None
     except ValueError as exc:
@@ -333,13 +341,13 @@ def _processing(plat: Platform, db: Db, body: ProcessingIn, active: bool) -> dic
 def stop_processing(body: ProcessingIn, caller: Controller, db: Db, plat: Plat) -> dict[str, Any]:
     """Stop processing: everything, one camera, one situation, or one situation of one
     camera; effective within a second."""
-    return _processing(plat, db, body, False)
+    return _processing(plat, db, body, False, caller)
 
 
 @router.post("/processing/start", tags=["processing"])
 def start_processing(body: ProcessingIn, caller: Controller, db: Db, plat: Plat) -> dict[str, Any]:
     """Start processing again (same scopes as stop)."""
-    return _processing(plat, db, body, True)
+    return _processing(plat, db, body, True, caller)
 
 
 # --- signals -----------------------------------------------------------------------------
@@ -439,6 +447,7 @@ def signal_snapshot(signal_id: int, caller: Watcher, db: Db, plat: Plat) -> File
     path = plat.media_path(_signal_or_404(db, signal_id).snapshot_path)
     if path is None:
         raise HTTPException(404, detail=f"signal {signal_id} has no snapshot")
+    _viewed(db, caller, signal_id, "snapshot")
     return FileResponse(path, media_type="image/jpeg")
 
 
@@ -448,7 +457,14 @@ def signal_clip(signal_id: int, caller: Watcher, db: Db, plat: Plat) -> FileResp
     path = plat.media_path(_signal_or_404(db, signal_id).clip_path)
     if path is None:
         raise HTTPException(404, detail=f"signal {signal_id} has no clip")
+    _viewed(db, caller, signal_id, "clip")
     return FileResponse(path, media_type="video/mp4")
+
+
+def _viewed(db: Db, caller: Caller, signal_id: int, kind: str) -> None:
+    # Every access to a signal's images is journaled (SPEC S7), before the file is sent.
+    store.journal_append(db, caller.username, "media.viewed", f"signal:{signal_id}", {"kind": kind})
+    db.commit()
 
 
 @router.post("/signals/{signal_id}/qualification", status_code=201, tags=["signals"])
@@ -487,7 +503,7 @@ def list_users(caller: Admin, db: Db) -> list[dict[str, Any]]:
 def create_user(body: UserIn, caller: Admin, db: Db) -> dict[str, Any]:
     """Create an account."""
     try:
-        user = store.create_user(db, body.username, body.password, body.role)
+        user = store.create_user(db, body.username, body.password, body.role, actor=caller.username)
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
     return _user_json(user)
@@ -504,8 +520,9 @@ def update_user(user_id: int, body: UserPatch, caller: Admin, db: Db) -> dict[st
         raise HTTPException(422, detail="you cannot lock yourself out; ask another administrator")
     try:
         user = store.update_user(
-            db, user, role=body.role, active=body.active, password=body.password
-        )
+            db, user, role=body.role, active=body.active, password=body.password,
+            actor=caller.username,
+        )  # fmt: skip
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
     return _user_json(user)
@@ -519,4 +536,4 @@ def deactivate_user(user_id: int, caller: Admin, db: Db) -> None:
         raise HTTPException(404, detail=f"no user {user_id}")
     if user_id == caller.user_id:
         raise HTTPException(422, detail="you cannot deactivate your own account")
-    store.update_user(db, user, active=False)
+    store.update_user(db, user, active=False, actor=caller.username)

@@ -167,20 +167,32 @@ def verify_entries(entries: Iterable[Entry], *, expected_head: str | None = None
     return VerifyResult(count, prev_id, prev_hash, problems, truncated)
 
 
+_COLUMNS = (
+    JournalEntry.id,
+    JournalEntry.at,
+    JournalEntry.actor,
+    JournalEntry.action,
+    JournalEntry.target,
+    JournalEntry.details,
+    JournalEntry.prev_hash,
+    JournalEntry.hash,
+)
+
+
 def _rows(s: Session) -> Iterator[Entry]:
-    # Keyset batches: memory stays flat however long the journal is.
-    after = None
+    # Keyset batches of plain columns: memory stays flat however long the journal is, and the
+    # caller's session does not fill with entries.
+    after: int | None = None  # not 0: an entry slipped in with id <= 0 must be seen too
     while True:
-        stmt = select(JournalEntry).order_by(JournalEntry.id).limit(BATCH)
+        stmt = select(*_COLUMNS).order_by(JournalEntry.id).limit(BATCH)
         if after is not None:
             stmt = stmt.where(JournalEntry.id > after)
-        rows = list(s.scalars(stmt))
+        rows = s.execute(stmt).all()
         if not rows:
             return
-        for row in rows:
-            yield Entry.of(row)
-        after = rows[-1].id
-        s.expunge_all()
+        for r in rows:
+            yield Entry(r[0], format_at(r[1]), r[2], r[3], r[4], r[5], r[6], r[7])
+        after = rows[-1][0]
 
 
 def verify(s: Session, *, expected_head: str | None = None) -> VerifyResult:

@@ -21,6 +21,7 @@ from veilleur.api.auth import (
     CONTROL,
     COOKIE,
     CSRF_FIELD,
+    JOURNAL,
     LOGIN_CSRF_COOKIE,
     READ,
     ROLE_HELP,
@@ -41,6 +42,7 @@ from veilleur.api.platform import (
     signal_json,
     validate_camera,
 )
+from veilleur.compliance import journal
 from veilleur.config import SITUATION_IDS
 from veilleur.situations import IMPLEMENTED, known_limits
 from veilleur.web import charts
@@ -75,6 +77,8 @@ Reader = Annotated[Caller, Depends(allow(*READ))]
 Watcher = Annotated[Caller, Depends(allow(*WATCH))]
 Controller = Annotated[Caller, Depends(allow(*CONTROL))]
 Admin = Annotated[Caller, Depends(allow(*ADMIN))]
+JournalReader = Annotated[Caller, Depends(allow(*JOURNAL))]
+JOURNAL_PAGE = 100
 
 
 def _local_time(value: str | datetime | None) -> str:
@@ -102,6 +106,7 @@ def render(
         "can_watch": caller is not None and caller.may(WATCH),
         "can_control": caller is not None and caller.may(CONTROL),
         "can_admin": caller is not None and caller.may(ADMIN),
+        "can_journal": caller is not None and caller.may(JOURNAL),
         "csrf_field": CSRF_FIELD,
         "situation_ids": SITUATION_IDS,
         "situation_labels": SITUATION_LABELS,
@@ -393,8 +398,9 @@ def processing_action(
     message = None
     try:
         _plat(request).set_processing(
-            db, action == "start", camera=camera or None, situation=situation or None
-        )
+            db, action == "start", camera=camera or None, situation=situation or None,
+            actor=caller.username,
+        )  # fmt: skip
     except (KeyError, ValueError) as exc:
         message = str(exc)
     if not _is_htmx(request):
@@ -448,7 +454,7 @@ def add_camera(
         if store.get_camera(db, name) is not None:
             raise ConfigInvalid([Problem("name", f"a camera named '{name}' already exists")])
         config = validate_camera({"source": source.strip(), "analysis_fps": analysis_fps})
-        _plat(request).save_camera(db, name, config, processing=True)
+        _plat(request).save_camera(db, name, config, processing=True, actor=caller.username)
     except ConfigInvalid as exc:
         return _cameras(request, caller, db, exc.problems, form)
     return RedirectResponse(f"/cameras/{name}", 303)
@@ -511,7 +517,7 @@ def camera_source(
         d["analysis_fps"] = analysis_fps
 
     try:
-        _plat(request).update_camera(db, name, change)
+        _plat(request).update_camera(db, name, change, actor=caller.username)
     except KeyError:
         raise HTTPException(404) from None
     except ConfigInvalid as exc:
@@ -536,7 +542,7 @@ async def camera_situation(
             d.setdefault("situations", {})[situation] = params
 
         try:
-            _plat(request).update_camera(db, name, change)
+            _plat(request).update_camera(db, name, change, actor=caller.username)
             problems = []
         except KeyError:
             raise HTTPException(404) from None
@@ -551,7 +557,7 @@ async def camera_situation(
 def camera_delete(name: str, request: Request, caller: Admin, db: Db) -> Response:
     if store.get_camera(db, name) is None:
         raise HTTPException(404)
-    _plat(request).delete_camera(db, name)
+    _plat(request).delete_camera(db, name, actor=caller.username)
     return RedirectResponse("/cameras", 303)
 
 
@@ -586,7 +592,7 @@ def users_create(
     role: Annotated[str, Form()],
 ) -> HTMLResponse:
     try:
-        store.create_user(db, username.strip(), password, role)
+        store.create_user(db, username.strip(), password, role, actor=caller.username)
     except ValueError as exc:
         return _users(request, caller, db, error=str(exc))
     return _users(request, caller, db, ok=f"Account '{username.strip()}' created.")
@@ -609,10 +615,61 @@ def users_update(
     if user_id == caller.user_id and (new_active is False or role not in ("", "administrator")):
         return _users(request, caller, db, error="You cannot lock yourself out.")
     try:
-        store.update_user(db, user, role=role or None, active=new_active, password=password or None)
+        store.update_user(
+            db, user, role=role or None, active=new_active, password=password or None,
+            actor=caller.username,
+        )  # fmt: skip
     except ValueError as exc:
         return _users(request, caller, db, error=str(exc))
     return _users(request, caller, db, ok=f"Account '{user.username}' updated.")
+
+
+# --- journal (auditors, administrators) --------------------------------------------------
+
+
+def _day(value: str, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise HTTPException(422, detail=f"{name}: a date as YYYY-MM-DD") from None
+
+
+@router.get("/journal", response_class=HTMLResponse)
+def journal_page(
+    request: Request,
+    caller: JournalReader,
+    db: Db,
+    action: str = "",
+    actor: str = "",
+    target: str = "",
+    since: str = "",
+    until: str = "",
+    before_id: int | None = None,
+) -> HTMLResponse:
+    """The journal, newest first, filtered, with the state of the whole chain at the top (it
+    is verified on every visit: a change made behind the application's back shows here)."""
+    start, end = _day(since, "from"), _day(until, "to")
+    rows = journal.query(
+        db, action=action or None, actor=actor.strip() or None, target=target.strip() or None,
+        since=start, until=end + timedelta(days=1) if end else None, before_id=before_id,
+        limit=JOURNAL_PAGE,
+    )  # fmt: skip
+    filters = {"action": action, "actor": actor, "target": target, "since": since, "until": until}
+    return render(
+        request,
+        "journal.html",
+        caller,
+        {
+            "chain": journal.verify(db),
+            "entries": rows,
+            "actions": journal.ACTIONS,
+            "filters": filters,
+            "older": rows[-1].id if len(rows) == JOURNAL_PAGE else None,
+            "paged": before_id is not None,
+        },
+    )
 
 
 __all__ = ["render", "router", "templates"]
