@@ -104,8 +104,10 @@ def live(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]
         server.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an event loop running in the main thread while
+    # it is open, which would break later tests that start their own loop.
     _need(CHROMIUM.is_file(), f"{CHROMIUM} is absent (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright

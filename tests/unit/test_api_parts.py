@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import pytest
 from starlette.datastructures import FormData
@@ -14,6 +16,28 @@ from veilleur.api.platform import ConfigInvalid, validate_camera
 from veilleur.config import SITUATION_IDS, CameraConfig
 from veilleur.web import charts
 from veilleur.web.forms import FormError, parse_situation_form, situation_fields
+
+T = TypeVar("T")
+
+
+def run_loop(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`asyncio.run(main())` in a thread of its own, so that it works whatever loop the test
+    session's main thread may already be running (Playwright's sync API runs one)."""
+    out: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            out.append(asyncio.run(main()))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return out[0]
 
 
 def test_bus_delivers_events_published_from_another_thread() -> None:
@@ -38,7 +62,7 @@ def test_bus_delivers_events_published_from_another_thread() -> None:
         assert bus.subscribers == 0
         return got
 
-    got = asyncio.run(main())
+    got = run_loop(main)
     assert sorted(e["id"] for e in got) == [0, 1, 2]
 
 
@@ -56,7 +80,7 @@ def test_bus_ends_a_reader_that_falls_behind_without_blocking_others() -> None:
                 await slow.get(timeout=1)
         assert bus.subscribers == 1
 
-    asyncio.run(main())
+    run_loop(main)
 
 
 def test_closing_the_bus_ends_every_stream() -> None:
@@ -70,7 +94,7 @@ def test_closing_the_bus_ends_every_stream() -> None:
         with pytest.raises(StreamEnded):
             await late.get(timeout=1)
 
-    asyncio.run(main())
+    run_loop(main)
 
 
 def test_roles_must_exist() -> None:
