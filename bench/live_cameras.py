@@ -38,7 +38,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from veilleur.config import parse_config
+from veilleur.config import SiteConfig, parse_config
 from veilleur.evaluation import pets
 from veilleur.runtime import SignalEvent, Supervisor
 from veilleur.runtime.metrics import REGISTRY
@@ -119,18 +119,23 @@ class CameraFigures:
         return dropped / total if total else 0.0
 
 
-def run(n: int, seconds: float, warmup: float, clip: Path, workers: int) -> bool:
+def live_site(n: int, clip: Path) -> SiteConfig:
+    """N cameras `cam00`… looping `clip` with the PETS zones and situations, as a live site."""
     config = pets.site_config(YOLOX)
     camera = dict(config["cameras"]["pets"])
     camera["source"] = str(clip)
     camera["analysis_fps"] = FPS
     # The evaluation's configuration signals every episode (no cool-down); a live site keeps the
-    # default 30 s, so that the operator is not flooded, and so does this bench.
+    # default 30 s, so that the operator is not flooded, and so do the benches.
     camera["situations"] = {
         sid: {**sit, "cooldown_s": 30.0} for sid, sit in camera["situations"].items()
     }
     config["cameras"] = {f"cam{i:02d}": dict(camera) for i in range(n)}
-    site = parse_config(config)
+    return parse_config(config)
+
+
+def run(n: int, seconds: float, warmup: float, clip: Path, workers: int) -> bool:
+    site = live_site(n, clip)
     latencies: list[float] = []
     lock = threading.Lock()
 

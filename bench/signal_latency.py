@@ -34,13 +34,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from live_cameras import YOLOX, make_clip  # noqa: E402
+import numpy as np  # noqa: E402
+from live_cameras import live_site, make_clip  # noqa: E402
 
 from veilleur import store  # noqa: E402
 from veilleur.api import ServerSettings  # noqa: E402
 from veilleur.cli_server import DEMO_PASSWORD, build_server, ensure_demo_accounts  # noqa: E402
-from veilleur.config import parse_config  # noqa: E402
-from veilleur.evaluation import pets  # noqa: E402
 
 CHROMIUM = os.environ.get("VEILLEUR_CHROMIUM", "/usr/bin/chromium")
 
@@ -74,8 +73,8 @@ def free_port() -> int:
 
 
 def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    """The nearest-rank percentile (q in 0..1): a value that was measured."""
+    return float(np.percentile(values, 100 * q, method="nearest"))
 
 
 def main() -> None:
@@ -90,14 +89,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="veilleur-latency-"))
     clip = make_clip(Path(tempfile.gettempdir()) / "veilleur-bench-pets-640x360.mp4")
-    config = pets.site_config(YOLOX)
-    camera = dict(config["cameras"]["pets"])
-    camera["source"] = str(clip)
-    camera["situations"] = {
-        sid: {**sit, "cooldown_s": 30.0} for sid, sit in camera["situations"].items()
-    }
-    config["cameras"] = {f"cam{i:02d}": dict(camera) for i in range(args.cameras)}
-    site = parse_config(config)
+    site = live_site(args.cameras, clip)
     url = args.database or store.default_url(tmp)
     settings = ServerSettings(data_dir=tmp, database_url=url, port=free_port())
     store.upgrade(url)
