@@ -42,9 +42,7 @@ class BlobDetector:
             time.sleep(self.delay_s)
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         n, _, stats, _ = cv2.connectedComponentsWithStats((gray > 180).astype(np.uint8))
-        boxes = [
-            (x, y, x + w, y + h) for x, y, w, h, area in stats[1:n] if area >= 30
-        ]
+        boxes = [(x, y, x + w, y + h) for x, y, w, h, area in stats[1:n] if area >= 30]
         k = len(boxes)
         return Detections(
             xyxy=np.array(boxes, np.float32).reshape(-1, 4),
@@ -283,9 +281,7 @@ def test_under_load_frames_are_dropped_not_queued(
     assert 'veilleur_camera_detector_ms{camera="a"}' in text
 
 
-def test_a_crashed_camera_process_is_restarted(
-    clip: Path, supervisors: list[Supervisor]
-) -> None:
+def test_a_crashed_camera_process_is_restarted(clip: Path, supervisors: list[Supervisor]) -> None:
     sup = Supervisor(
         site_for({"a": clip}), on_signal=lambda e: None, loop_files=True,
         detector_factory=blob_factory,
@@ -300,9 +296,7 @@ def test_a_crashed_camera_process_is_restarted(
     assert wait_for(lambda: sup.status()["a"].fps > 2, 10)
 
 
-def test_a_stalled_camera_process_is_restarted(
-    clip: Path, supervisors: list[Supervisor]
-) -> None:
+def test_a_stalled_camera_process_is_restarted(clip: Path, supervisors: list[Supervisor]) -> None:
     import os
     import signal
 

@@ -22,7 +22,19 @@ from veilleur.store.db import MIGRATIONS_DIR, alembic_config
 
 pytest_plugins = ["db_fixtures"]
 
-TABLES = {"users", "web_sessions", "cameras", "signals", "reviews", "journal"}
+TABLES = {
+    "users",
+    "web_sessions",
+    "cameras",
+    "signals",
+    "reviews",
+    "journal",
+    "authorisations",
+    "calibration_records",
+    "statistics",
+    "missed_reports",
+    "journal_checkpoints",
+}
 # Nothing about who: no track ids, faces, identities, or person attributes (SPEC S1, S3).
 FORBIDDEN = re.compile(r"track|face|identit|person|biometr|embedding|reid|gender|age$", re.I)
 

@@ -92,8 +92,19 @@ def create_app(
             return JSONResponse({"detail": exc.message}, status_code=403)
         return pages.render(request, "forbidden.html", None, {"message": exc.message}, 403)
 
-    app.include_router(rest.router)
-    app.include_router(pages.router)
+    from veilleur.api import rest_authorisations, rest_documents, rest_modes, rest_retention
+    from veilleur.web import (
+        pages_authorisations,
+        pages_documents,
+        pages_modes,
+        pages_retention,
+    )
+
+    for module in (
+        rest, rest_authorisations, rest_modes, rest_retention, rest_documents,
+        pages, pages_authorisations, pages_modes, pages_retention, pages_documents,
+    ):  # fmt: skip
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("veilleur.web", "static")]), name="static")
 
     @app.get("/healthz", tags=["operations"])

@@ -57,9 +57,16 @@ class Caller:
     username: str
     role: str
     csrf_token: str
+    service: str | None = None
+    """The account's service; None: not scoped to one (sees every camera)."""
+    may_view_unblurred: bool = False
 
     def may(self, roles: tuple[str, ...]) -> bool:
         return self.role in roles
+
+    def sees_camera(self, services: list[str] | None) -> bool:
+        """Whether a camera whose `services` are these is in this caller's scope (S9)."""
+        return self.service is None or self.service in (services or [])
 
 
 class LoginRequired(Exception):
@@ -94,7 +101,8 @@ def current_caller(request: Request, db: Db) -> Caller | None:
         return None
     return Caller(
         user_id=user.id, username=user.username, role=user.role,
-        csrf_token=web_session.csrf_token,
+        csrf_token=web_session.csrf_token, service=user.service,
+        may_view_unblurred=user.may_view_unblurred,
     )  # fmt: skip
 
 

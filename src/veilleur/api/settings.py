@@ -7,6 +7,41 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class RetentionSettings(BaseModel):
+    """How long each kind of data is kept before the scheduled purge deletes it (SPEC S8)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    images_days: int = Field(
+        default=14,
+        ge=1,
+        description="Days the blurred snapshots and clips of signals and calibration records "
+        "are kept; the signal rows stay (their media links are cleared).",
+    )
+    signals_days: int = Field(
+        default=365,
+        ge=1,
+        description="Days signals, their qualifications, calibration records and operators' "
+        "missed-situation reports are kept.",
+    )
+    journal_days: int = Field(
+        default=365,
+        ge=183,
+        description="Days journal entries are kept; at least 6 months (183 days). A purge "
+        "leaves a checkpoint so that the rest of the chain still verifies.",
+    )
+    statistics_days: int = Field(
+        default=365,
+        ge=1,
+        description="Days the statistics mode's aggregates are kept.",
+    )
+    purge_every_s: int = Field(
+        default=3600,
+        ge=60,
+        description="Seconds between two runs of the scheduled purge.",
+    )
+
+
 class ServerSettings(BaseModel):
     """Where the server keeps its data and how it is reached."""
 
@@ -48,6 +83,10 @@ class ServerSettings(BaseModel):
         gt=0,
         description="Seconds between keep-alive comments on the live signal stream, so "
         "proxies do not close an idle connection.",
+    )
+    retention: RetentionSettings = Field(
+        default_factory=RetentionSettings,
+        description="Retention period of each kind of data and the purge's schedule (S8).",
     )
     live_refresh_ms: int = Field(
         default=1000,

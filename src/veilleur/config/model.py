@@ -278,6 +278,14 @@ class CameraConfig(Strict):
         description="A video file path, or a stream URL (rtsp://, rtmp://, http(s)://), or a "
         "local device such as /dev/video0.",
     )
+    mode: Literal["live", "calibration", "statistics"] = Field(
+        default="live",
+        description="'live': attention signals to operators, only inside an active "
+        "authorisation (SPEC §4). 'calibration': the same processing, but what would have been "
+        "signalled is only recorded for tuning, never sent to operators. 'statistics': only "
+        "anonymous aggregates (counts per zone and line, occupancy, density per time bucket); "
+        "no image, no track, no signal.",
+    )
     analysis_fps: float = Field(
         default=5.0,
         gt=0,

@@ -54,6 +54,15 @@ ACTIONS: tuple[str, ...] = (
     "session.logout",
     "user.created",
     "user.updated",
+    "session.login_refused",
+    "media.viewed_unblurred",
+    "authorisation.created",
+    "authorisation.renewed",
+    "authorisation.revoked",
+    "retention.purged",
+    "missed.reported",
+    "document.generated",
+    "statistics.exported",
 )
 """The actions journaled today (the console's filter lists them)."""
 

@@ -7,13 +7,14 @@ clip lie in the data directory.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -29,6 +31,11 @@ from sqlalchemy.types import TypeDecorator
 ROLES = ("operator", "supervisor", "administrator", "auditor")
 VERDICTS = ("confirmed", "false_alarm", "not_actionable")
 SIGNAL_STATES = ("new", "qualified")
+SERVED_KINDS = ("sporting_event", "recreational_event", "cultural_event", "transport_network")
+"""What an authorisation serves (law 2023-380 art. 10): a large event of one of three kinds,
+or a transport network."""
+STATISTIC_METRICS = ("zone_entries", "line_crossings", "occupancy_mean", "occupancy_max", "density")
+"""The aggregates the statistics mode keeps (per camera, subject and time bucket)."""
 
 # Named constraints so that later migrations (SQLite batch mode included) can address them.
 NAMING_CONVENTION = {
@@ -80,6 +87,7 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime(),
         dict[str, Any]: JSON(),
         list[float]: JSON(),
+        list[str]: JSON(),
     }
 
 
@@ -93,6 +101,15 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    service: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The service the account belongs to; it sees only the cameras of that service (S9).
+    None: no service scope (administrators and auditors see every camera)."""
+    training_expires_on: Mapped[date | None] = mapped_column(Date)
+    """Last day the account's training is valid; past it the account cannot log in (S9)."""
+    habilitation_expires_on: Mapped[date | None] = mapped_column(Date)
+    """Last day of the account's habilitation; past it the account cannot log in (S9)."""
+    may_view_unblurred: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The specific privilege to see an unblurred picture, each time with a reason (S6)."""
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, username={self.username!r}, role={self.role!r})"
@@ -122,6 +139,8 @@ class Camera(Base):
     """`CameraConfig.model_dump(mode="json")`, validated on every write and read."""
     processing: Mapped[bool] = mapped_column(Boolean, default=True)
     """Live processing on or off; a stop survives restarts (SPEC S5)."""
+    services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """The user services whose accounts see this camera, its pictures and signals (S9)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -204,3 +223,123 @@ class JournalEntry(Base):
             f"JournalEntry(id={self.id!r}, action={self.action!r}, actor={self.actor!r}, "
             f"target={self.target!r})"
         )
+
+
+class Authorisation(Base):
+    """A prefect's authorisation of live processing (SPEC §4).
+
+    Never edited in place: renewal is a new record (`renews_id`), revocation fills the
+    `revoked_*` columns once. Cameras and situations are the perimeter of live processing.
+    """
+
+    __tablename__ = "authorisations"
+    __table_args__ = (
+        CheckConstraint(_in("served_kind", SERVED_KINDS), name="served_kind"),
+        CheckConstraint("ends_at > starts_at", name="bounds"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(128), index=True)
+    """The decision's reference (e.g. the prefectoral order's number)."""
+    issuer: Mapped[str] = mapped_column(String(200))
+    """Who decided (the prefect of ..., the police prefect)."""
+    controller: Mapped[str] = mapped_column(String(200))
+    """The data controller (the service or body that runs the processing)."""
+    rights_contact: Mapped[str] = mapped_column(String(300))
+    """Where people exercise their rights (the controller's DPO address), for the notice."""
+    served_kind: Mapped[str] = mapped_column(String(32))
+    served_name: Mapped[str] = mapped_column(String(200))
+    """The event or network served, by name."""
+    perimeter: Mapped[str] = mapped_column(Text)
+    """The geographic perimeter, in words, as the decision states it."""
+    cameras: Mapped[list[str]] = mapped_column(JSON)
+    situations: Mapped[list[str]] = mapped_column(JSON)
+    recipient_services: Mapped[list[str]] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column(index=True)
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    renews_id: Mapped[int | None] = mapped_column(ForeignKey("authorisations.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    revocation_reason: Mapped[str | None] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"Authorisation(id={self.id!r}, reference={self.reference!r})"
+
+
+class CalibrationRecord(Base):
+    """What a camera in calibration mode would have signalled (SPEC §2); never sent to
+    operators. Same fields as a signal, without state or review."""
+
+    __tablename__ = "calibration_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    situation: Mapped[str] = mapped_column(String(32), index=True)
+    camera: Mapped[str] = mapped_column(String(64), index=True)
+    zone: Mapped[str | None] = mapped_column(String(64))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    frame: Mapped[int] = mapped_column(Integer)
+    bbox: Mapped[list[float]]
+    confidence: Mapped[float] = mapped_column(Float)
+    model: Mapped[str] = mapped_column(String(200))
+    config_version: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    snapshot_path: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Statistic(Base):
+    """One anonymous aggregate of the statistics mode (SPEC §2): a count, occupancy or density
+    of one camera's zone or line over one time bucket. No image, no track, no person."""
+
+    __tablename__ = "statistics"
+    __table_args__ = (
+        CheckConstraint(_in("metric", STATISTIC_METRICS), name="metric"),
+        UniqueConstraint(
+            "camera", "bucket_start", "metric", "subject", "direction", name="uq_statistics_bucket"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64), index=True)
+    bucket_start: Mapped[datetime] = mapped_column(index=True)
+    bucket_s: Mapped[int] = mapped_column(Integer)
+    metric: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64), default="")
+    """The zone or line measured; empty for the whole picture."""
+    direction: Mapped[str] = mapped_column(String(16), default="")
+    """For line crossings: 'forward' or 'backward'; empty otherwise."""
+    value: Mapped[float] = mapped_column(Float)
+
+
+class MissedReport(Base):
+    """A situation an operator saw that no signal raised (SPEC §5: missed situations feed the
+    accountability figures). Says what and where, never who."""
+
+    __tablename__ = "missed_reports"
+    __table_args__ = (CheckConstraint("length(situation) > 0", name="situation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    situation: Mapped[str] = mapped_column(String(32), index=True)
+    camera: Mapped[str] = mapped_column(String(64), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JournalCheckpoint(Base):
+    """Where the journal was cut by a retention purge (SPEC S8): entries up to `upto_id` were
+    deleted, and the first kept entry must chain onto `upto_hash`. Append-only, like the
+    journal; the purge also journals itself, so a checkpoint has a matching entry."""
+
+    __tablename__ = "journal_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    upto_id: Mapped[int] = mapped_column(Integer, unique=True)
+    upto_hash: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(Integer)
+    """How many entries the purge deleted."""
+    at: Mapped[datetime] = mapped_column(default=utcnow)

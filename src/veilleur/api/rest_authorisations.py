@@ -1,0 +1,7 @@
+"""REST routes of the authorisations safeguards (issue 5); see docs/authorisations.md."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api")

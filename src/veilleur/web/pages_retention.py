@@ -1,0 +1,7 @@
+"""Console pages of the retention safeguards (issue 5); see docs/retention.md."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
