@@ -1,0 +1,77 @@
+"""Service scopes (SPEC S9): which cameras, and so which pictures, signals and figures, a caller
+may see.
+
+An account with a service sees a camera only if that service is in the camera's `services`; an
+account without one (service None) sees every camera. A signal is seen when a camera of its
+name exists and is in scope (a scoped account sees nothing of a deleted camera). Every route
+or page that shows camera-specific data filters through here; a single resource out of scope
+answers 404 like a missing one, so that its existence is not revealed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from fastapi import HTTPException
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from veilleur import store
+from veilleur.api.auth import Caller
+
+T = TypeVar("T")
+
+
+def visible_camera_names(db: Session, caller: Caller) -> set[str] | None:
+    """The names of the cameras `caller` sees; None when the caller is not scoped (all)."""
+    if caller.service is None:
+        return None
+    rows = db.execute(select(store.Camera.name, store.Camera.services))
+    return {name for name, services in rows if caller.sees_camera(services)}
+
+
+def sees(visible: set[str] | None, camera: str) -> bool:
+    """Whether a camera name is in a scope computed by `visible_camera_names`."""
+    return visible is None or camera in visible
+
+
+def sees_camera_name(db: Session, caller: Caller, camera: str) -> bool:
+    """Whether `caller` sees the camera of this name (False for an unknown one when scoped)."""
+    if caller.service is None:
+        return True
+    services = db.scalar(select(store.Camera.services).where(store.Camera.name == camera))
+    return services is not None and caller.sees_camera(services)
+
+
+def only_visible(
+    items: Iterable[T], visible: set[str] | None, camera_of: Callable[[T], str]
+) -> list[T]:
+    """The items whose camera (`camera_of(item)`) is in scope."""
+    return [item for item in items if sees(visible, camera_of(item))]
+
+
+def camera_or_404(db: Session, caller: Caller, name: str) -> store.Camera:
+    """The camera, if it exists and is in scope; else 404 with the same words either way."""
+    row = store.get_camera(db, name)
+    if row is None or not caller.sees_camera(row.services):
+        raise HTTPException(404, detail=f"no camera named '{name}'")
+    return row
+
+
+def signal_or_404(db: Session, caller: Caller, signal_id: int) -> store.SignalRow:
+    """The signal, if it exists and its camera is in scope; else 404 (same words)."""
+    row = store.get_signal(db, signal_id)
+    if row is None or not sees_camera_name(db, caller, row.camera):
+        raise HTTPException(404, detail=f"no signal {signal_id}")
+    return row
+
+
+__all__ = [
+    "camera_or_404",
+    "only_visible",
+    "sees",
+    "sees_camera_name",
+    "signal_or_404",
+    "visible_camera_names",
+]
