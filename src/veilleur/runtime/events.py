@@ -29,6 +29,9 @@ class SignalEvent:
     """The situation's known limits, shown beside the signal (SPEC S11)."""
     wall_time: datetime
     """UTC time at which the camera worker recognised the situation."""
+    mode: str = "live"
+    """The camera's mode when it recognised it: 'calibration' events are only recorded for
+    tuning, never shown to operators (SPEC §2)."""
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ process(es) and one process per camera (`multiprocessing` spawn context), reads 
 on their pipes from a dispatcher thread, and from that thread:
 
 - keeps each camera's status and metrics, and its latest blurred picture;
-- hands signal events to `on_signal` (through a second thread, so that a slow consumer never
-  delays the health checks);
+- hands signal events to `on_signal`, and the aggregates of cameras in the statistics mode to
+  `on_statistics` (through a second thread, so that a slow consumer never delays the health
+  checks);
 - restarts a camera process that crashed or stalled (no progress for `stall_s`), with
   exponential back-off, and a pool process likewise.
 
@@ -18,6 +19,7 @@ terminated, then killed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import multiprocessing as mp
 import os
@@ -39,6 +41,7 @@ from veilleur.runtime import metrics
 from veilleur.runtime.events import CameraStatus, SignalEvent
 from veilleur.runtime.pool import DetectorFactory, pool_main
 from veilleur.runtime.worker import EXIT_DONE, WorkerSpec, camera_main
+from veilleur.scene.statistics import DEFAULT_BUCKET_S, StatisticRow
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +111,9 @@ class Supervisor:
     process running the detector back to back uses a core best); cameras are spread over them.
     `detector_factory` replaces `build_detector` in the pool (it must be picklable, e.g. a
     module-level function): tests use a light detector. `stall_s` is how long a camera may
-    make no progress before its process is restarted.
+    make no progress before its process is restarted. `on_statistics` receives the rows of
+    each closed time bucket (`statistics_bucket_s`) of cameras in the statistics mode, and of
+    the bucket in progress when such a camera stops.
     """
 
     def __init__(
@@ -122,9 +127,13 @@ class Supervisor:
         detector_factory: DetectorFactory | None = None,
         stall_s: float = 15.0,
         clip_s: float = 4.0,
+        on_statistics: Callable[[list[StatisticRow]], None] | None = None,
+        statistics_bucket_s: int = DEFAULT_BUCKET_S,
     ) -> None:
         self.site = site
         self.on_signal = on_signal
+        self.on_statistics = on_statistics
+        self.statistics_bucket_s = statistics_bucket_s
         self.realtime_files = realtime_files
         self.loop_files = loop_files
         self.detector_factory = detector_factory
@@ -141,7 +150,9 @@ class Supervisor:
             name: _Camera(name, cfg) for name, cfg in site.cameras.items()
         }
         self._lock = threading.RLock()
-        self._deliveries: queue.Queue[SignalEvent | None] = queue.Queue()
+        self._deliveries: queue.Queue[SignalEvent | list[StatisticRow] | None] = queue.Queue()
+        self._requests = itertools.count(1)
+        self._unblurred: dict[int, tuple[threading.Event, list[bytes | None]]] = {}
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
         self._started = False
@@ -250,6 +261,30 @@ class Supervisor:
             cam = self._cameras.get(camera)
             return None if cam is None else cam.latest_jpeg
 
+    def unblurred_jpeg(self, camera: str, timeout_s: float = 2.0) -> bytes | None:
+        """The camera's current frame as JPEG, NOT blurred, asked of its process now; None if
+        the camera is not running, is in the statistics mode, or does not answer within
+        `timeout_s`. Kept nowhere: the caller shows it and journals the view."""
+        done = threading.Event()
+        answer: list[bytes | None] = [None]
+        with self._lock:
+            cam = self._cameras.get(camera)
+            if cam is None or cam.control is None or not cam.wanted:
+                return None
+            request = next(self._requests)
+            self._unblurred[request] = (done, answer)
+            try:
+                cam.control.send(("unblurred", request))
+            except OSError:
+                del self._unblurred[request]
+                return None
+        try:
+            done.wait(timeout_s)
+        finally:
+            with self._lock:
+                self._unblurred.pop(request, None)
+        return answer[0]
+
     def __enter__(self) -> Supervisor:
         return self
 
@@ -344,6 +379,7 @@ class Supervisor:
             realtime=self.realtime_files,
             loop=self.loop_files,
             clip_s=self.clip_s,
+            statistics_bucket_s=self.statistics_bucket_s,
         )
         cam.stop = self._ctx.Event()
         control_reader, control_writer = self._ctx.Pipe(duplex=False)
@@ -354,6 +390,8 @@ class Supervisor:
             name=f"veilleur-camera-{cam.name}",
             daemon=True,
         )
+        if cam.config.mode == "statistics":
+            cam.latest_jpeg = None  # no picture of a camera counting only
         cam.frames_seen.clear()
         cam.fps_offset = 0
         cam.report = {}
@@ -400,6 +438,13 @@ class Supervisor:
             event = self._deliveries.get()
             if event is None:
                 return
+            if isinstance(event, list):
+                try:
+                    if self.on_statistics is not None:
+                        self.on_statistics(event)
+                except Exception:
+                    log.exception("on_statistics failed for %d rows", len(event))
+                continue
             try:
                 self.on_signal(event)
             except Exception:  # one failing delivery must not stop the next ones
@@ -453,6 +498,12 @@ class Supervisor:
             return
         _, name, generation, payload = msg
         cam = self._cameras.get(name)
+        if kind == "statistics" and cam is not None:
+            # Anonymous counts of frames already analysed, taken even from a process being
+            # stopped: its last, partial bucket is sent as it ends.
+            if payload:
+                self._deliveries.put(list(payload))
+            return
         if cam is None or generation != cam.generation or not cam.wanted:
             return  # from a process that was stopped or replaced
         now = time.monotonic()
@@ -469,6 +520,12 @@ class Supervisor:
             self._take_report(cam, payload, now)
         elif kind == "jpeg":
             cam.latest_jpeg = payload
+        elif kind == "unblurred":
+            request, data = payload
+            waiting = self._unblurred.get(request)
+            if waiting is not None:
+                waiting[1][0] = data
+                waiting[0].set()
         elif kind == "signal":
             event: SignalEvent = payload
             if event.signal.situation in cam.inactive:

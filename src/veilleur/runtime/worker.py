@@ -8,6 +8,11 @@ counted: under load a camera analyses fewer frames, it never falls further and f
 
 Nothing that can identify a person leaves this process: snapshots, clips and the live picture
 are blurred here (`blur_persons` over every person seen), and track ids stay in the pipeline.
+The one exception is `unblurred`: the current frame as it is, sent only when the supervisor
+asks for it (a privileged, journaled view) and never kept.
+
+In the statistics mode (SPEC §2) no situation runs and no image at all leaves the process:
+only anonymous aggregates per time bucket (`veilleur.scene.statistics`).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from veilleur.runtime.pool import (
     PutQueue,
     pooled_detector_builds,
 )
+from veilleur.scene.statistics import StatisticsAggregator, statistics_site
 from veilleur.types import PERSON, Detections, Frame, Signal
 
 log = logging.getLogger(__name__)
@@ -71,6 +77,7 @@ class WorkerSpec:
     jpeg_interval_s: float = 1.0
     report_interval_s: float = 0.5
     detector_timeout_s: float = 10.0
+    statistics_bucket_s: int = 60
 
 
 class FrameSlot:
@@ -160,6 +167,10 @@ class CameraWorker:
             maxlen=max(2, math.ceil(spec.clip_s * fps) + 1)
         )
         self._last_jpeg = 0.0
+        self.statistics_mode = self.config.mode == "statistics"
+        self.aggregator: StatisticsAggregator | None = None
+        self._current: np.ndarray | None = None
+        """The latest analysed frame, unblurred: only for an `unblurred` request."""
 
     # ------------------------------------------------------------------ messages
 
@@ -260,6 +271,15 @@ class CameraWorker:
                 return
             if msg[0] == "inactive":
                 self.apply_inactive(frozenset(msg[1]))
+            elif msg[0] == "unblurred":
+                self.send("unblurred", (msg[1], self.unblurred()))
+
+    def unblurred(self) -> bytes | None:
+        """The current frame as JPEG, not blurred; None in the statistics mode (no image ever
+        leaves it) or before the first frame."""
+        if self.statistics_mode or self._current is None:
+            return None
+        return jpeg(self._current, quality=85)
 
     # ----------------------------------------------------------------- analysis
 
@@ -276,14 +296,23 @@ class CameraWorker:
             self.send("note", str(exc))
             return
         self.frames += 1
-        persons = self.persons()
-        self.ring.append((frame.t, frame.image, persons))
         now = time.monotonic()
         # Stream time → monotonic time, from the earliest a frame ever arrived: a source that
         # falls behind, or an analysis that does, shows up as a growing lag.
         offset = arrival - frame.t
         self._offset = offset if self._offset is None else min(self._offset, offset)
         self.lag_s = now - (frame.t + self._offset)
+        if self.state == "starting":
+            self.set_state("running")
+        if self.aggregator is not None:
+            # Statistics: counts only; no image kept or sent, no signal.
+            rows = self.aggregator.update(self.pipeline.scene, datetime.now(UTC))
+            if rows:
+                self.send("statistics", rows)
+            return
+        self._current = frame.image
+        persons = self.persons()
+        self.ring.append((frame.t, frame.image, persons))
         for s in signals:
             if s.situation not in self.inactive:
                 self.emit(s, frame, persons)
@@ -292,8 +321,6 @@ class CameraWorker:
             if blurred is not None:
                 self._last_jpeg = now
                 self.send("jpeg", jpeg(blurred, quality=70))
-        if self.state == "starting":
-            self.set_state("running")
 
     def emit(self, signal: Signal, frame: Frame, persons: Detections) -> None:
         from veilleur.situations import known_limits
@@ -316,6 +343,7 @@ class CameraWorker:
             clip_mp4=clip,
             known_limits=known_limits(signal.situation) or "",
             wall_time=datetime.now(UTC),
+            mode=self.config.mode,
         )
         self.signals += 1
         self.send("signal", event)
@@ -330,8 +358,14 @@ class CameraWorker:
             self.client = PoolClient(
                 self.spec.pool_address, self.spec.authkey, timeout_s=self.spec.detector_timeout_s
             )
+            site = self.spec.site
+            if self.statistics_mode:
+                site = statistics_site(site, self.camera)
+                self.aggregator = StatisticsAggregator(
+                    self.camera, self.config, self.spec.statistics_bucket_s
+                )
             with pooled_detector_builds(self.client):
-                self.pipeline = CameraPipeline(self.camera, self.spec.site)
+                self.pipeline = CameraPipeline(self.camera, site)
         except Exception as exc:
             self.set_state("failed", f"cannot start: {type(exc).__name__}: {exc}")
             return EXIT_CANNOT_START
@@ -366,6 +400,11 @@ class CameraWorker:
             code = EXIT_CRASHED
         finally:
             self.halt.set()
+            if self.aggregator is not None:
+                # The bucket in progress, partial: what was counted is not lost at a stop.
+                rows = self.aggregator.flush(self.pipeline.scene)
+                if rows:
+                    self.send("statistics", rows)
             self.send("report", self.report())
             if self.source is not None:
                 self.source.close()
