@@ -49,6 +49,10 @@ from veilleur.cli_journal import app as journal_app  # noqa: E402  (light, like 
 
 app.add_typer(journal_app, name="journal")
 
+from veilleur.cli_retention import purge as _purge  # noqa: E402  (light, like cli_server)
+
+app.command("purge")(_purge)
+
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False)

@@ -7,6 +7,13 @@ that is not the previous entry's hash (deleted, inserted, reordered). `export` w
 entry with its hash and a final head line, which `verify_file` re-checks offline; keeping the
 exported head hash elsewhere is what later shows a rewrite of the whole chain (see
 docs/journal.md).
+
+A retention purge (SPEC S8, `veilleur.compliance.retention`) deletes the oldest entries and
+leaves a `JournalCheckpoint` (the id and hash of the last deleted entry): the chain then starts
+after the latest checkpoint, whose first kept entry must be `upto_id + 1` and chain onto
+`upto_hash`, and the purge's own `retention.purged` entry naming that checkpoint must be in the
+chain (a checkpoint written without a purge is a break). An export starts with the checkpoint
+line, so that a file verifies offline (docs/retention.md).
 """
 
 from __future__ import annotations
@@ -29,17 +36,21 @@ from veilleur.store.journal import (
     entry_hash,
     format_at,
 )
-from veilleur.store.models import JournalEntry
+from veilleur.store.models import JournalCheckpoint, JournalEntry
 
 MAX_PROBLEMS = 100
 """`verify` stops listing after this many problems (the first ones say where it broke)."""
 BATCH = 2000
 MAX_PAGE = 500
+PURGED = "retention.purged"
+"""The action of a retention purge's entry; its details name the checkpoint it left."""
 
 __all__ = [
     "ACTIONS",
     "GENESIS",
+    "PURGED",
     "ChainProblem",
+    "Checkpoint",
     "Entry",
     "VerifyResult",
     "append",
@@ -90,6 +101,54 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """Where a retention purge cut the journal: entries up to `upto_id` were deleted; the
+    first kept entry chains onto `upto_hash`."""
+
+    upto_id: int
+    upto_hash: str
+    entries: int
+    """How many entries that purge deleted."""
+    at: str
+
+    @classmethod
+    def of(cls, row: JournalCheckpoint) -> Checkpoint:
+        return cls(row.upto_id, row.upto_hash, row.entries, format_at(row.at))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "upto_id": self.upto_id,
+            "upto_hash": self.upto_hash,
+            "entries": self.entries,
+            "at": self.at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Checkpoint:
+        if not isinstance(data, dict):
+            raise TypeError(f"a checkpoint is an object, got {data!r}")
+        return cls(
+            int(data["upto_id"]), str(data["upto_hash"]), int(data["entries"]), str(data["at"])
+        )
+
+    def named_by(self, entry: Entry) -> bool:
+        """Whether `entry` is the retention purge that left this checkpoint."""
+        if entry.action != PURGED:
+            return False
+        try:
+            details = json.loads(entry.details)
+        except ValueError:
+            return False
+        named = details.get("checkpoint") if isinstance(details, dict) else None
+        return (
+            isinstance(named, dict)
+            and named.get("upto_id") == self.upto_id
+            and named.get("upto_hash") == self.upto_hash
+            and details.get("journal") == self.entries
+        )
+
+
+@dataclass(frozen=True)
 class ChainProblem:
     """Where the chain breaks: the entry id, the kind of break, and what was found."""
 
@@ -97,7 +156,8 @@ class ChainProblem:
     kind: str
     """"altered" (content does not match its hash), "missing" (ids skipped), "order" (an id
     not after the previous one), "link" (prev_hash is not the previous entry's hash),
-    "head" (the export's head line, or an expected head hash, does not match)."""
+    "head" (the export's head line, or an expected head hash, does not match),
+    "checkpoint" (a retention checkpoint with no purge entry naming it in the chain)."""
     message: str
 
     def __str__(self) -> str:
@@ -112,6 +172,8 @@ class VerifyResult:
     problems: list[ChainProblem] = field(default_factory=list)
     truncated: bool = False
     """More problems were found than listed."""
+    checkpoint: Checkpoint | None = None
+    """The retention checkpoint the chain starts after, if entries were purged."""
 
     @property
     def ok(self) -> bool:
@@ -119,7 +181,15 @@ class VerifyResult:
 
     def summary(self) -> str:
         if self.ok:
-            return f"journal intact: {self.entries} entries, head {self.head_id} {self.head_hash}"
+            after = (
+                f" (after retention checkpoint {self.checkpoint.upto_id})"
+                if self.checkpoint
+                else ""
+            )
+            return (
+                f"journal intact: {self.entries} entries{after}, head {self.head_id} "
+                f"{self.head_hash}"
+            )
         first = self.problems[0]
         more = len(self.problems) - 1
         plus = "+" if self.truncated else ""
@@ -127,12 +197,19 @@ class VerifyResult:
         return f"journal BROKEN at entry {first.entry_id}: {first.kind}: {first.message}{tail}"
 
 
-def verify_entries(entries: Iterable[Entry], *, expected_head: str | None = None) -> VerifyResult:
+def verify_entries(
+    entries: Iterable[Entry],
+    *,
+    expected_head: str | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> VerifyResult:
     """Walk `entries` (in the order given) and report every break of the chain.
 
     After a break the walk goes on from the stored hash, so one changed entry is reported once
     (at its id) and the rest of the chain is still checked. `expected_head`: a head hash kept
-    from an earlier export; it must be the hash of some entry of this chain.
+    from an earlier export; it must be the hash of some entry of this chain (or the hash the
+    checkpoint kept). `checkpoint`: the latest retention checkpoint; the chain starts after it,
+    and must hold the purge entry that names it.
     """
     problems: list[ChainProblem] = []
     truncated = False
@@ -145,8 +222,11 @@ def verify_entries(entries: Iterable[Entry], *, expected_head: str | None = None
             truncated = True
 
     count = 0
-    prev_id, prev_hash = 0, GENESIS
-    seen_expected = expected_head is None
+    prev_id, prev_hash = (checkpoint.upto_id, checkpoint.upto_hash) if checkpoint else (0, GENESIS)
+    seen_expected = expected_head is None or (
+        checkpoint is not None and expected_head == checkpoint.upto_hash
+    )
+    seen_purge = checkpoint is None
     for e in entries:
         count += 1
         if e.id <= prev_id:
@@ -155,16 +235,38 @@ def verify_entries(entries: Iterable[Entry], *, expected_head: str | None = None
             gap = f"{prev_id + 1}" if e.id == prev_id + 2 else f"{prev_id + 1} to {e.id - 1}"
             report(e.id, "missing", f"entries {gap} are missing (deleted)")
         if e.prev_hash != prev_hash:
-            what = "the start of the chain" if prev_id == 0 else f"entry {prev_id}'s hash"
+            if prev_id == 0:
+                what = "the start of the chain"
+            elif checkpoint is not None and count == 1:
+                what = f"the hash of entry {prev_id} kept by the retention checkpoint"
+            else:
+                what = f"entry {prev_id}'s hash"
             report(e.id, "link", f"prev_hash does not match {what}")
         if e.expected_hash() != e.hash:
             report(e.id, "altered", "its content does not match its hash (changed after writing)")
         if not seen_expected and e.hash == expected_head:
             seen_expected = True
+        if not seen_purge and checkpoint is not None and checkpoint.named_by(e):
+            seen_purge = True
         prev_id, prev_hash = e.id, e.hash
     if not seen_expected:
-        report(prev_id, "head", "the expected head hash is not in the chain (rewritten or cut)")
-    return VerifyResult(count, prev_id, prev_hash, problems, truncated)
+        message = "the expected head hash is not in the chain (rewritten or cut)"
+        if checkpoint is not None:
+            message = (
+                "the expected head hash is not in the chain: it was rewritten or cut, or the "
+                f"entry was deleted by the retention purge up to entry {checkpoint.upto_id} "
+                "(check that head against the export that holds it)"
+            )
+        report(prev_id, "head", message)
+    if not seen_purge and checkpoint is not None:
+        report(
+            checkpoint.upto_id,
+            "checkpoint",
+            f"the checkpoint cutting the journal after entry {checkpoint.upto_id} "
+            f"({checkpoint.entries} entries deleted) has no '{PURGED}' entry naming it: "
+            "entries were deleted outside a retention purge",
+        )
+    return VerifyResult(count, prev_id, prev_hash, problems, truncated, checkpoint)
 
 
 _COLUMNS = (
@@ -195,26 +297,40 @@ def _rows(s: Session) -> Iterator[Entry]:
         after = rows[-1][0]
 
 
+def latest_checkpoint(s: Session) -> Checkpoint | None:
+    """The checkpoint of the latest retention purge (the highest `upto_id`), if any."""
+    row = s.scalars(
+        select(JournalCheckpoint).order_by(JournalCheckpoint.upto_id.desc()).limit(1)
+    ).first()
+    return None if row is None else Checkpoint.of(row)
+
+
 def verify(s: Session, *, expected_head: str | None = None) -> VerifyResult:
-    """Verify the whole journal in the database (see `verify_entries`)."""
-    return verify_entries(_rows(s), expected_head=expected_head)
+    """Verify the whole journal in the database (see `verify_entries`), from the latest
+    retention checkpoint on if entries were purged."""
+    return verify_entries(_rows(s), expected_head=expected_head, checkpoint=latest_checkpoint(s))
 
 
 def export(s: Session, out: IO[str] | Path, fmt: str = "jsonl") -> VerifyResult:
     """Write every entry (one JSON object a line, fields as hashed) and a final head line
-    {"head": {...}}; returns the verification of what was written."""
+    {"head": {...}}; returns the verification of what was written. After a retention purge
+    the first line is the checkpoint {"checkpoint": {...}} the entries start after."""
     if fmt != "jsonl":
         raise ValueError(f"export format {fmt!r}: only 'jsonl' is supported")
     if isinstance(out, Path):
         with out.open("w", encoding="utf-8") as f:
             return export(s, f, fmt)
 
+    checkpoint = latest_checkpoint(s)
+    if checkpoint is not None:
+        out.write(json.dumps({"checkpoint": checkpoint.to_json()}, sort_keys=True) + "\n")
+
     def entries() -> Iterator[Entry]:
         for entry in _rows(s):
             out.write(json.dumps(entry.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
             yield entry
 
-    result = verify_entries(entries())
+    result = verify_entries(entries(), checkpoint=checkpoint)
     head = {
         "format": FORMAT,
         "entries": result.entries,
@@ -222,6 +338,8 @@ def export(s: Session, out: IO[str] | Path, fmt: str = "jsonl") -> VerifyResult:
         "hash": result.head_hash,
         "exported_at": format_at(datetime.now(UTC)),
     }
+    if checkpoint is not None:
+        head["after_checkpoint"] = checkpoint.upto_id
     out.write(json.dumps({"head": head}, sort_keys=True) + "\n")
     return result
 
@@ -234,7 +352,25 @@ class _FileScan:
     lines: int = 0
     problems: list[ChainProblem] = field(default_factory=list)
 
+    @staticmethod
+    def checkpoint(path: Path) -> tuple[Checkpoint | None, ChainProblem | None]:
+        """The checkpoint line, if the file's first line is one."""
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                    if isinstance(data, dict) and "checkpoint" in data:
+                        return Checkpoint.from_json(data["checkpoint"]), None
+                except (ValueError, KeyError, TypeError) as exc:
+                    problem = ChainProblem(0, "format", f"bad checkpoint line: {exc!r}")
+                    return None, problem
+                return None, None
+        return None, None
+
     def entries(self, path: Path) -> Iterator[Entry]:
+        first = True
         with path.open(encoding="utf-8") as f:
             for n, line in enumerate(f, 1):
                 if not line.strip():
@@ -245,6 +381,15 @@ class _FileScan:
                     if isinstance(data, dict) and "head" in data:
                         self.heads.append((n, dict(data["head"])))
                         continue
+                    if isinstance(data, dict) and "checkpoint" in data:
+                        if not first:
+                            self.problems.append(
+                                ChainProblem(0, "format", f"line {n}: a checkpoint line "
+                                             "comes only first")
+                            )  # fmt: skip
+                        first = False
+                        continue
+                    first = False
                     yield Entry(
                         int(data["id"]), str(data["at"]), str(data["actor"]),
                         str(data["action"]), str(data["target"]), str(data["details"]),
@@ -257,11 +402,15 @@ class _FileScan:
 
 
 def verify_file(path: Path, *, expected_head: str | None = None) -> VerifyResult:
-    """Verify an export offline: the chain of its entries, and that its last line is a head
-    line naming the last entry (a file cut short or with entries added fails)."""
+    """Verify an export offline: the chain of its entries (from its checkpoint line, if the
+    journal had been purged), and that its last line is a head line naming the last entry (a
+    file cut short or with entries added fails)."""
     scan = _FileScan()
-    result = verify_entries(scan.entries(Path(path)), expected_head=expected_head)
-    problems = [*result.problems, *scan.problems]
+    checkpoint, bad = scan.checkpoint(Path(path))
+    result = verify_entries(
+        scan.entries(Path(path)), expected_head=expected_head, checkpoint=checkpoint
+    )
+    problems = [*result.problems, *([bad] if bad else []), *scan.problems]
     at = result.head_id
     if not scan.heads:
         problems.append(ChainProblem(at, "head", "no head line: the file was cut short"))
@@ -283,7 +432,7 @@ def verify_file(path: Path, *, expected_head: str | None = None) -> VerifyResult
                 )
             )
     return VerifyResult(
-        result.entries, result.head_id, result.head_hash, problems, result.truncated
+        result.entries, result.head_id, result.head_hash, problems, result.truncated, checkpoint
     )
 
 
