@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -15,6 +16,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
     from veilleur.api import ServerSettings
     from veilleur.config import SiteConfig
@@ -33,6 +35,8 @@ DEMO_ACCOUNTS = {
 }
 DEMO_PASSWORD = "veilleur-demo"
 DEMO_CAMERA = "plaza"
+#: The reference of the demo's authorisation: it says plainly that no prefect decided it.
+DEMO_AUTHORISATION = "DEMO — not a real decision"
 #: OpenCV's sample clip (PETS 2009 S2L1 View 1), from Debian's opencv-doc.
 DEBIAN_CLIP = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 SHARED_CLIP = Path("data/pets2009_s2l1/vtest_PETS2009_S2L1_View001.avi")
@@ -99,8 +103,38 @@ class Server:
     settings: ServerSettings
 
     def close(self) -> None:
+        self.app.state.platform.close()  # the authorisation gate first: it drives cameras
         self.supervisor.close()
         self.engine.dispose()
+
+
+def ensure_demo_authorisation(s: Session, camera: str, situations: list[str]) -> bool:
+    """For `veilleur demo` only: an authorisation labelled as a demo, covering the demo
+    camera's situations for one month from now, unless one is active. True if it created one."""
+    from veilleur import store
+    from veilleur.compliance.authorisations import AuthorisationInput, month_after
+    from veilleur.store.models import utcnow
+
+    now = utcnow()
+    for row in store.list_authorisations(s, active_at=now):
+        if row.reference == DEMO_AUTHORISATION and camera in row.cameras:
+            return False
+    data = AuthorisationInput(
+        reference=DEMO_AUTHORISATION,
+        issuer="nobody: a demonstration on one's own machine",
+        controller="the person running the demo",
+        rights_contact="not applicable: a demonstration on a public test clip",
+        served_kind="recreational_event",
+        served_name="Veilleur demo (PETS 2009 clip)",
+        perimeter="The PETS 2009 S2L1 test clip, looping; no real place is filmed.",
+        cameras=[camera],
+        situations=situations,
+        recipient_services=["demo"],
+        starts_at=now,
+        ends_at=month_after(now),
+    )
+    store.create_authorisation(s, data, actor=store.journal.SYSTEM)
+    return True
 
 
 def build_server(
@@ -109,12 +143,15 @@ def build_server(
     *,
     loop_files: bool = False,
     realtime_files: bool = True,
+    demo_authorisation: str | None = None,
 ) -> Server:
     """Upgrade the database, add the site's cameras that it lacks, start the supervisor on the
-    database's cameras (those whose processing is on), and build the app.
+    database's cameras (those whose processing is on, as far as an active authorisation allows
+    live processing, SPEC §4), and build the app.
 
     Cameras live in the database once imported: edits made in the console survive a restart,
-    and a camera of the file is imported again only if it is absent.
+    and a camera of the file is imported again only if it is absent. `demo_authorisation`
+    (`veilleur demo` only) names a camera to cover with a demo authorisation.
     """
     from veilleur import store
     from veilleur.api import SignalBus, SignalRecorder, create_app
@@ -130,7 +167,11 @@ def build_server(
                 store.upsert_camera(s, name, camera)
         rows = store.list_cameras(s)
         cameras = {r.name: store.camera_config(r) for r in rows}
-        running = [r.name for r in rows if r.processing]
+        if demo_authorisation is not None and demo_authorisation in cameras:
+            enabled = cameras[demo_authorisation].situations.items()
+            wanted = [sid for sid, sit in enabled if sit.enabled]
+            if wanted:
+                ensure_demo_authorisation(s, demo_authorisation, wanted)
     bus = SignalBus()
     # on_signal runs on a supervisor thread: commit, then hand to the event loop via the bus.
     recorder = SignalRecorder(sessions, settings.data_dir, bus)
@@ -141,10 +182,13 @@ def build_server(
         loop_files=loop_files,
     )
     try:
-        for name in running:
-            supervisor.start_camera(name)
         app = create_app(settings, supervisor, bus=bus, sessions=sessions)
+        # Starts the cameras an active authorisation allows, then starts and stops them at
+        # each authorisation's bounds.
+        app.state.platform.start_gate()
     except BaseException:
+        with contextlib.suppress(Exception):
+            app.state.platform.close()
         supervisor.close()
         engine.dispose()
         raise
@@ -289,13 +333,14 @@ def demo(
     )
     site = parse_config({"cameras": {DEMO_CAMERA: demo_camera(str(clip))}}, "<demo>")
     _logging()
-    server = build_server(settings, site, loop_files=True)
+    server = build_server(settings, site, loop_files=True, demo_authorisation=DEMO_CAMERA)
     ensure_demo_accounts(settings)
     out.print(
         f"\n[bold]Veilleur demo[/]: open [bold]http://{host}:{port}/[/]\n"
         f"  accounts: {', '.join(DEMO_ACCOUNTS)} — password [bold]{DEMO_PASSWORD}[/] "
         "(a fixed demo password: never use these accounts beyond this demo)\n"
-        f"  camera '{DEMO_CAMERA}' loops {clip}; data in {data_dir}\n",
+        f"  camera '{DEMO_CAMERA}' loops {clip}; data in {data_dir}\n"
+        f"  live processing runs under a demo authorisation ('{DEMO_AUTHORISATION}')\n",
         highlight=False,
     )
     _run(server)

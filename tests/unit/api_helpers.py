@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from veilleur import store
 from veilleur.api import ServerSettings, SignalBus, SignalRecorder, create_app
-from veilleur.config import CameraConfig
+from veilleur.api.platform import Platform
+from veilleur.compliance.authorisations import AuthorisationInput
+from veilleur.config import SITUATION_IDS, CameraConfig
 from veilleur.runtime.events import CameraStatus, SignalEvent
 from veilleur.types import Signal
 
@@ -49,6 +51,7 @@ class RecordingSupervisor:
         self.running: set[str] = set()
         self.inactive: dict[str, set[str]] = {}
         self.image = jpeg()
+        self.unblurred_image = jpeg(32, 24)  # told apart from the blurred one by its size
 
     def start_camera(self, name: str, config: CameraConfig | None = None) -> None:
         self.calls.append(("start_camera", name, config))
@@ -97,6 +100,10 @@ class RecordingSupervisor:
     def latest_jpeg(self, camera: str) -> bytes | None:
         return self.image if camera in self.running else None
 
+    def unblurred_jpeg(self, camera: str, timeout_s: float = 2.0) -> bytes | None:
+        self.calls.append(("unblurred_jpeg", camera))
+        return self.unblurred_image if camera in self.running else None
+
 
 @dataclass
 class Env:
@@ -118,6 +125,34 @@ class Env:
             assert r.status_code == 200, r.text
             c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
         return c
+
+    @property
+    def platform(self) -> Platform:
+        plat: Platform = self.app.state.platform
+        return plat
+
+    def authorise(
+        self,
+        cameras: list[str],
+        situations: list[str] | tuple[str, ...] = SITUATION_IDS,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> int:
+        """Record an authorisation of live processing (store level: the cameras need not
+        exist yet) and apply it, as the API does; returns its id."""
+        start = start or datetime.now(UTC) - timedelta(minutes=1)
+        data = AuthorisationInput(
+            reference="test decision", issuer="the prefect of tests", controller="the tests",
+            rights_contact="dpo@example.org", served_kind="sporting_event",
+            served_name="Test match", perimeter="the test site", cameras=cameras,
+            situations=list(situations), recipient_services=["control room"],
+            starts_at=start, ends_at=end or start + timedelta(days=20),
+        )  # fmt: skip
+        with self.sessions() as s:
+            row = store.create_authorisation(s, data, actor="administrator")
+            self.platform.apply_authorisations(s)
+            return row.id
 
     def signal(self, camera: str = "plaza", situation: str = "zone_intrusion") -> int:
         """Store a signal through the supervisor's `on_signal` path; returns its id."""

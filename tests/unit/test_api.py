@@ -33,6 +33,7 @@ def env(db_url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 @pytest.fixture
 def plaza(env: Env) -> str:
+    env.authorise(["plaza"])  # live processing runs only inside an authorisation (SPEC §4)
     r = env.client("administrator").post("/api/cameras", json={"name": "plaza", "config": PLAZA})
     assert r.status_code == 201, r.text
     return "plaza"
@@ -308,7 +309,13 @@ def test_camera_add_and_delete_from_the_console(env: Env) -> None:
     assert "analysis_fps" in r.text
     r = c.post("/cameras", data={"name": "gate", "source": "rtsp://cam/1"}, follow_redirects=False)
     assert r.headers["location"] == "/cameras/gate"
-    assert env.supervisor.calls[-1][:2] == ("start_camera", "gate")
+    # Live processing needs an enabled and authorised situation (SPEC §4): the new camera waits.
+    assert env.supervisor.calls == []
+    assert env.client("administrator").get("/api/cameras").json()[0]["status"]["state"] == "waiting"
+    env.authorise(["gate"])
+    assert "gate" not in env.supervisor.running
+    r = c.post("/cameras/gate/source", data={"source": "rtsp://cam/2", "analysis_fps": "5"})
+    assert r.status_code < 400 and env.supervisor.calls == []
     assert c.post("/cameras/gate/delete", follow_redirects=False).status_code == 303
     assert c.get("/api/cameras").json() == []
 

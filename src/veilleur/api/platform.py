@@ -11,8 +11,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +22,26 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from veilleur import store
 from veilleur.api.bus import SignalBus
+from veilleur.compliance.authorisations import (
+    AuthorisationInput,
+    GateState,
+    Grant,
+    grants_at,
+    is_active,
+)
 from veilleur.config import SITUATION_IDS, CameraConfig
+from veilleur.store.journal import SYSTEM
+from veilleur.store.models import utcnow
 
 if TYPE_CHECKING:
+    from veilleur.api.gate import AuthorisationGate
     from veilleur.runtime import SignalEvent, Supervisor
 
 log = logging.getLogger(__name__)
+
+NO_AUTHORISATION = "no active authorisation"
+"""Why a live camera whose processing is on is not started (SPEC §4)."""
+NO_SITUATION = "no situation enabled"
 
 STILL_EVERY_S = 30.0
 """How often the latest blurred frame of a camera is kept on disk, so the camera page still
@@ -161,6 +176,10 @@ class SignalRecorder:
     def __call__(self, event: SignalEvent) -> None:
         try:
             with self.sessions() as s:
+                if self.calibrating(s, event):
+                    # Calibration (SPEC §2): kept for tuning, never a signal, never live.
+                    store.record_calibration(s, event, self.data_dir)
+                    return
                 row = store.record_signal(s, event, self.data_dir)
                 payload = signal_json(row)
         except Exception:
@@ -170,6 +189,15 @@ class SignalRecorder:
                           event.signal.situation, event.signal.camera)  # fmt: skip
             return
         self.bus.publish({"type": "signal", "id": payload["id"], "signal": payload})
+
+    @staticmethod
+    def calibrating(s: Session, event: SignalEvent) -> bool:
+        """Whether the event comes from a camera in the calibration mode: as its process ran
+        it, or as its stored configuration now says (a mode changed while it was on its way)."""
+        if getattr(event, "mode", "live") == "calibration":
+            return True
+        row = store.get_camera(s, event.signal.camera)
+        return row is not None and (row.config or {}).get("mode") == "calibration"
 
 
 class Platform:
@@ -181,21 +209,44 @@ class Platform:
         data_dir: Path,
         bus: SignalBus,
         supervisor: Supervisor | None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
         self.data_dir = data_dir
         self.bus = bus
         self.supervisor = supervisor
+        self.clock = clock
         self._still_lock = threading.Lock()
         self._still_saved: dict[str, float] = {}
         self._stills: dict[str, bytes] = {}
+        # The authorisation gate's state: what is authorised (active and upcoming records),
+        # and what each camera was last started with (None: not running).
+        self._gate_lock = threading.RLock()
+        self._grants: dict[int, Grant] | None = None
+        self._active_ids: frozenset[int] = frozenset()
+        self._applied: dict[str, CameraConfig | None] = {}
+        self._waiting: dict[str, str] = {}
+        """Cameras whose processing is on but that may not run now, with the reason."""
+        self._gate_off: dict[str, set[str]] = {}
+        self.gate: AuthorisationGate | None = None
 
     # --- cameras -------------------------------------------------------------------------
 
     def status(self) -> dict[str, dict[str, Any]]:
-        if self.supervisor is None:
-            return {}
-        return {name: status_json(st) for name, st in self.supervisor.status().items()}
+        out: dict[str, dict[str, Any]] = {}
+        if self.supervisor is not None:
+            out = {name: status_json(st) for name, st in self.supervisor.status().items()}
+        with self._gate_lock:
+            waiting = dict(self._waiting)
+        for name, why in waiting.items():
+            # Processing is on but nothing may run: the camera is not started (SPEC §4).
+            out[name] = {
+                "state": "waiting", "fps": 0.0, "lag_s": 0.0, "dropped_frames": 0,
+                "restarts": int(out.get(name, {}).get("restarts", 0)),
+                "last_error": None, "active_situations": [], "waiting_for": why,
+            }  # fmt: skip
+        return out
 
     def save_camera(
         self,
@@ -210,12 +261,9 @@ class Platform:
         pipeline with it when it is processing: new zones and situations apply at once."""
         check_camera_name(name)
         row = store.upsert_camera(db, name, config, processing=processing, actor=actor)
-        if self.supervisor is not None:
-            if row.processing:
-                self.supervisor.start_camera(name, config)
-            else:
-                with contextlib.suppress(KeyError):  # never started: nothing to stop
-                    self.supervisor.stop_camera(name)
+        with self._gate_lock:
+            state = self._gate_state(db)
+            self._converge(name, self._desired(row, state), restart=True)
         return row
 
     def update_camera(
@@ -230,9 +278,12 @@ class Platform:
         return self.save_camera(db, name, validate_camera(data), actor=actor)
 
     def delete_camera(self, db: Session, name: str, *, actor: str) -> None:
-        if self.supervisor is not None:
-            with contextlib.suppress(KeyError):
-                self.supervisor.stop_camera(name)
+        with self._gate_lock:
+            self._applied.pop(name, None)
+            self._waiting.pop(name, None)
+            if self.supervisor is not None:
+                with contextlib.suppress(KeyError):
+                    self.supervisor.stop_camera(name)
         store.delete_camera(db, name, actor=actor)
         with self._still_lock:
             self._stills.pop(name, None)

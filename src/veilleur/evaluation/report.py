@@ -170,7 +170,8 @@ def write_report(
     title: str = "Veilleur evaluation",
     command: str = "",
 ) -> Path:
-    """Write report.md, report.html, the two plots and outcomes.json; returns report.md."""
+    """Write report.md, report.html, the two plots, outcomes.json and figures.json (the
+    per-situation figures, machine-readable: the technical file reads them); returns report.md."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_timeline(outcomes, out_dir / "timeline.png")
     plot_precision_recall(figs, out_dir / "precision_recall.png")
@@ -237,4 +238,42 @@ td:first-child,th:first-child{{text-align:left}} img{{max-width:100%}}</style></
         for o in outcomes
     ]
     (out_dir / "outcomes.json").write_text(json.dumps(dump, indent=1), encoding="utf-8")
+    (out_dir / FIGURES_FILE).write_text(
+        json.dumps(figures_summary(outcomes, figs, when, command), indent=1), encoding="utf-8"
+    )
     return report
+
+
+FIGURES_FILE = "figures.json"
+FIGURES_FORMAT = "veilleur-evaluation-figures-1"
+
+
+def figures_summary(
+    outcomes: list[ClipOutcome], figs: dict[str, SituationFigures], when: str, command: str
+) -> dict[str, object]:
+    """The per-situation figures of a run as plain JSON data (`FIGURES_FORMAT`)."""
+    return {
+        "format": FIGURES_FORMAT,
+        "generated": when,
+        "command": command,
+        "clips": len(outcomes),
+        "synthetic_clips": sum(1 for o in outcomes if o.synthetic),
+        "failed_clips": sum(1 for o in outcomes if o.error),
+        "situations": {
+            name: {
+                "clips": f.clips,
+                "synthetic_clips": f.synthetic_clips,
+                "expected": f.expected,
+                "found": f.found,
+                "recall": f.recall,
+                "signals": f.signals,
+                "precision": f.precision,
+                "repeats": f.repeats,
+                "false_alarms": f.false_alarms,
+                "mean_delay_s": f.mean_delay_s,
+                "false_alarms_per_hour": f.false_alarms_per_hour,
+                "negative_hours": round(f.negative_hours, 4),
+            }
+            for name, f in figs.items()
+        },
+    }
