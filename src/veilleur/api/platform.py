@@ -312,36 +312,216 @@ class Platform:
                 raise KeyError(camera)
         names = [r.name for r in rows]
         sup = self.supervisor
-        if situation is not None:
-            done = []
+        with self._gate_lock:
+            state = self._gate_state(db)
+            if situation is not None:
+                done = []
+                for row in rows:
+                    enabled = row.config.get("situations", {}).get(situation, {}).get("enabled")
+                    if not enabled:
+                        if camera is not None:
+                            raise ValueError(
+                                f"situation '{situation}' is not enabled on camera '{row.name}'; "
+                                "an administrator enables it on the camera's page"
+                            )
+                        continue
+                    live = row.config.get("mode", "live") == "live"
+                    if active and live and not state.allows(row.name, situation):
+                        if camera is not None:
+                            raise ValueError(
+                                f"situation '{situation}' on camera '{row.name}' has no active "
+                                "authorisation; live processing runs only inside one (see "
+                                "the Authorisations page)"
+                            )
+                        continue
+                    if sup is not None:
+                        with contextlib.suppress(KeyError):  # a camera the supervisor never ran
+                            sup.set_situation(row.name, situation, active)
+                    done.append(row.name)
+                self._journal_processing(db, actor, active, camera, situation, done)
+                return done
+            if not active and camera is None and sup is not None:
+                sup.stop_all()  # one call: every camera within the second
+                self._applied = dict.fromkeys(self._applied)
             for row in rows:
-                enabled = row.config.get("situations", {}).get(situation, {}).get("enabled")
-                if not enabled:
-                    if camera is not None:
-                        raise ValueError(
-                            f"situation '{situation}' is not enabled on camera '{row.name}'; "
-                            "an administrator enables it on the camera's page"
-                        )
-                    continue
-                if sup is not None:
-                    with contextlib.suppress(KeyError):  # a camera the supervisor never ran
-                        sup.set_situation(row.name, situation, active)
-                done.append(row.name)
-            self._journal_processing(db, actor, active, camera, situation, done)
-            return done
-        if not active and camera is None and sup is not None:
-            sup.stop_all()  # one call: every camera within the second
-        for row in rows:
-            store.set_processing(db, row.name, active, actor=None)
-            if sup is None:
-                continue
-            if active:
-                sup.start_camera(row.name, store.camera_config(row))
-            elif camera is not None:
-                with contextlib.suppress(KeyError):
-                    sup.stop_camera(row.name)
-        self._journal_processing(db, actor, active, camera, None, names)
+                store.set_processing(db, row.name, active, actor=None)
+                # Started only as far as an authorisation allows (SPEC §4).
+                self._converge(row.name, self._desired(row, state), restart=active)
+            self._journal_processing(db, actor, active, camera, None, names)
         return names
+
+    # --- authorisations (SPEC §4) ---------------------------------------------------------
+
+    def effective_config(
+        self, config: CameraConfig, name: str, now: datetime | None = None
+    ) -> CameraConfig:
+        """`config` with every situation not authorised for camera `name` at `now` disabled.
+        Only live mode is gated: calibration and statistics send no signal to operators."""
+        if config.mode != "live":
+            return config
+        with self._gate_lock:
+            allowed = self._gate_state(None, now).situations.get(name, frozenset())
+        return _only_situations(config, allowed)
+
+    def is_authorised(self, camera: str, situation: str, at: datetime | None = None) -> bool:
+        """Whether an active authorisation covered `situation` on `camera` at `at` (default:
+        now). A last defence for the signal path: the gate already keeps the rest from running."""
+        at = at or self.clock()
+        with self._gate_lock:
+            grants = self._load_grants(None)
+            return any(
+                camera in g.cameras and situation in g.situations and is_active(g, at)
+                for g in grants.values()
+            )
+
+    def waiting_cameras(self) -> dict[str, str]:
+        """Cameras whose processing is on but that may not run now, with the reason."""
+        with self._gate_lock:
+            return dict(self._waiting)
+
+    def start_gate(self, *, recheck_s: float = 30.0) -> AuthorisationGate:
+        """Apply the authorisations now and start the thread that applies them at each bound."""
+        from veilleur.api.gate import AuthorisationGate
+
+        self.apply_authorisations()
+        gate = self.gate = AuthorisationGate(self, recheck_s=recheck_s)
+        gate.start()
+        return gate
+
+    def close(self) -> None:
+        if self.gate is not None:
+            self.gate.close()
+            self.gate = None
+
+    def apply_authorisations(self, db: Session | None = None) -> GateState:
+        """Bring every camera to what the authorisations allow now: withdrawn situations are
+        switched off at once, then the camera restarts on its new configuration or stops; one
+        journal entry (actor "system") per authorisation that started or stopped applying."""
+        with self._gate_lock, _session(self.sessions, db) as s:
+            previous = dict(self._grants or {})
+            self._grants = None
+            state = self._gate_state(s)
+            for row in store.list_cameras(s):
+                self._converge(row.name, self._desired(row, state))
+            known = {**previous, **(self._grants or {})}
+            for aid in sorted(self._active_ids - state.active_ids):
+                self._journal_bound(s, "processing.stopped", known.get(aid), aid, state)
+            for aid in sorted(state.active_ids - self._active_ids):
+                self._journal_bound(s, "processing.started", known.get(aid), aid, state)
+            s.commit()
+            self._active_ids = state.active_ids
+        return state
+
+    def create_authorisation(
+        self, db: Session, data: AuthorisationInput, *, actor: str
+    ) -> store.Authorisation:
+        """Record an authorisation (its cameras must exist) and apply it at once."""
+        self._check_cameras(db, data.cameras)
+        row = store.create_authorisation(db, data, actor=actor)
+        self._authorisations_changed(db)
+        return row
+
+    def renew_authorisation(
+        self, db: Session, old_id: int, data: AuthorisationInput, *, actor: str
+    ) -> store.Authorisation:
+        self._check_cameras(db, data.cameras)
+        row = store.renew_authorisation(db, old_id, data, actor=actor)
+        self._authorisations_changed(db)
+        return row
+
+    def revoke_authorisation(
+        self, db: Session, authorisation_id: int, reason: str, *, actor: str
+    ) -> store.Authorisation:
+        """Revoke an authorisation; what it allowed stops before this returns (SPEC §4)."""
+        row = store.revoke_authorisation(db, authorisation_id, reason, actor=actor)
+        self._authorisations_changed(db)
+        return row
+
+    def _authorisations_changed(self, db: Session) -> None:
+        self.apply_authorisations(db)
+        if self.gate is not None:
+            self.gate.poke()
+
+    @staticmethod
+    def _check_cameras(db: Session, cameras: list[str]) -> None:
+        known = {r.name for r in store.list_cameras(db)}
+        missing = [c for c in cameras if c not in known]
+        if missing:
+            raise ValueError(
+                f"cameras: no camera named {', '.join(repr(c) for c in missing)}; add the "
+                f"camera first (cameras: {', '.join(sorted(known)) or 'none yet'})"
+            )
+
+    def _load_grants(self, db: Session | None) -> dict[int, Grant]:
+        if self._grants is None:
+            with _session(self.sessions, db) as s:
+                rows = store.list_authorisations(s, current_from=self.clock())
+                self._grants = {r.id: Grant.of(r) for r in rows}
+        return self._grants
+
+    def _gate_state(self, db: Session | None, now: datetime | None = None) -> GateState:
+        return grants_at(self._load_grants(db).values(), now or self.clock())
+
+    def _desired(self, row: store.Camera, state: GateState) -> CameraConfig | None:
+        """What camera `row` should run on now, or None when it must not run."""
+        self._waiting.pop(row.name, None)
+        if not row.processing:
+            return None
+        config = store.camera_config(row)
+        if config.mode != "live":
+            return config
+        if not _enabled(config):
+            self._waiting[row.name] = NO_SITUATION
+            return None
+        config = _only_situations(config, state.situations.get(row.name, frozenset()))
+        if not _enabled(config):
+            self._waiting[row.name] = NO_AUTHORISATION
+            return None
+        return config
+
+    def _converge(self, name: str, desired: CameraConfig | None, *, restart: bool = False) -> None:
+        """Run camera `name` on `desired` (None: stopped) unless it already does; `restart`
+        restarts it even so (a configuration saved, a start asked for)."""
+        before = self._applied.get(name)
+        known = name in self._applied
+        self._applied[name] = desired
+        sup = self.supervisor
+        if sup is None or (not restart and known and before == desired):
+            return
+        if desired is None and before is None:
+            return  # not started by this platform (or stopped already): nothing to stop
+        # Withdrawn situations first: delivery of their signals stops at once, before the
+        # (slower) restart or stop of the camera's process. Only those running: one a
+        # supervisor stopped by hand stays stopped when it is authorised again.
+        withdrawn = _enabled(before) - _enabled(desired)
+        if withdrawn:
+            status = sup.status().get(name)
+            running = set(status.active_situations) if status is not None else set()
+            for situation in sorted(withdrawn & running):
+                with contextlib.suppress(KeyError, ValueError):
+                    sup.set_situation(name, situation, False)
+                    self._gate_off.setdefault(name, set()).add(situation)
+        if desired is not None:
+            sup.start_camera(name, desired)
+            # The supervisor keeps a situation switched off across restarts: switch back on
+            # those the gate switched off and that are authorised again.
+            for situation in sorted(self._gate_off.pop(name, set()) & _enabled(desired)):
+                with contextlib.suppress(KeyError, ValueError):
+                    sup.set_situation(name, situation, True)
+        else:
+            with contextlib.suppress(KeyError):
+                sup.stop_camera(name)
+
+    def _journal_bound(
+        self, db: Session, action: str, grant: Grant | None, aid: int, state: GateState
+    ) -> None:
+        details: dict[str, Any] = {"scope": "authorisation", "authorisation": aid}
+        if grant is not None:
+            details["cameras"] = [c for c in grant.cameras if c in self._applied]
+            details["situations"] = list(grant.situations)
+            if action == "processing.stopped":
+                details["because"] = "ended" if grant.ends_at <= state.at else "revoked"
+        store.journal_append(db, SYSTEM, action, f"authorisation:{aid}", details)
 
     @staticmethod
     def _journal_processing(
@@ -424,3 +604,31 @@ class Platform:
         except ValueError:
             return None
         return path if path.is_file() else None
+
+
+def _enabled(config: CameraConfig | None) -> set[str]:
+    if config is None:
+        return set()
+    return {sid for sid, sit in config.situations.items() if sit.enabled}
+
+
+def _only_situations(config: CameraConfig, allowed: frozenset[str]) -> CameraConfig:
+    """`config` with its enabled situations outside `allowed` disabled."""
+    off = {
+        sid: sit.model_copy(update={"enabled": False})
+        for sid, sit in config.situations.items()
+        if sit.enabled and sid not in allowed
+    }
+    if not off:
+        return config
+    return config.model_copy(update={"situations": config.situations.model_copy(update=off)})
+
+
+@contextlib.contextmanager
+def _session(sessions: sessionmaker[Session], db: Session | None) -> Iterator[Session]:
+    """`db` when given, else a new session closed after."""
+    if db is not None:
+        yield db
+        return
+    with sessions() as s:
+        yield s
