@@ -96,8 +96,10 @@ def test_notice_pdf_is_a_pdf_with_the_reference(db_session: Session) -> None:
     pdf = documents.notice_pdf(db_session, auth.id, sources(images_days=11))
     assert pdf.startswith(b"%PDF")
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
-    for expected in ("ARR-77-2026-555", "Marathon de Paris 2026", "gare-nord", "11 days",
-                     "dpo@interieur.example", "présence", "No biometric identification"):  # fmt: skip
+    for expected in (
+        "ARR-77-2026-555", "Marathon de Paris 2026", "gare-nord", "11 days",
+        "dpo@interieur.example", "présence", "No biometric identification",
+    ):  # fmt: skip
         assert expected in text, expected
 
 
@@ -154,8 +156,11 @@ def test_technical_file_models_cameras_limits_and_evaluation(
     assert known_limits("fire_start") and known_limits("fire_start") in md  # type: ignore[operator]
 
     # A real evaluation run's figures.json goes in as it was measured.
-    figs = {"fire_start": SituationFigures("fire_start", expected=4, found=3, signals=5,
-                                           true_signals=4, clips=2, delays_s=[1.0, 2.0])}  # fmt: skip
+    fire = SituationFigures(
+        "fire_start", expected=4, found=3, signals=5, true_signals=4, clips=2,
+        delays_s=[1.0, 2.0],
+    )  # fmt: skip
+    figs = {"fire_start": fire}
     outcome = ClipOutcome("c1", 10.0, False, ["fire_start"], [], [])
     write_report([outcome], figs, tmp_path / "eval", command="veilleur evaluate -t x.yaml")
     summary = json.loads((tmp_path / "eval" / "figures.json").read_text())
@@ -169,7 +174,7 @@ def test_technical_file_models_cameras_limits_and_evaluation(
 
     bad = tmp_path / "other.json"
     bad.write_text("{}")
-    with pytest.raises(documents.DocumentError, match="not a figures.json"):
+    with pytest.raises(documents.DocumentError, match=r"not a figures\.json"):
         documents.load_evaluation(bad)
     with pytest.raises(documents.DocumentError, match="no evaluation figures"):
         documents.load_evaluation(tmp_path / "nothing")
