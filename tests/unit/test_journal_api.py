@@ -137,12 +137,13 @@ def test_processing_stops_and_starts_are_journaled(env: Env) -> None:
 def test_user_changes_are_journaled(env: Env) -> None:
     admin = env.client("administrator")
     r = admin.post(
-        "/api/users", json={"username": "olga", "password": "olga-pass-1", "role": "operator"}
+        "/api/users",
+        json={"username": "olga", "password": "olga-pass-1", "role": "operator", "service": "east"},
     )
     assert r.status_code == 201
     assert admin.put(f"/api/users/{r.json()['id']}", json={"role": "supervisor"}).is_success
     assert _entries(env, "user.created")[-1] == (
-        "administrator", "user.created", "user:olga", {"role": "operator"},
+        "administrator", "user.created", "user:olga", {"role": "operator", "service": "east"},
     )  # fmt: skip
     assert _entries(env, "user.updated") == [
         ("administrator", "user.updated", "user:olga", {"role": "supervisor"})

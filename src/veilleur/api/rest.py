@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, Protocol, cast
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from veilleur import store
@@ -31,8 +31,17 @@ from veilleur.api.platform import (
     signal_json,
     validate_camera,
 )
+from veilleur.api.scope import (
+    camera_or_404,
+    sees_camera_name,
+    set_processing_in_scope,
+    signal_or_404,
+    visible_camera_names,
+)
 from veilleur.config import SITUATION_IDS, CameraConfig, SituationConfig
 from veilleur.situations import IMPLEMENTED, known_limits
+from veilleur.store.auth import UNCHANGED, AccessExpired, Unchanged, check_scope, expiries
+from veilleur.store.scopes import clean_services, set_camera_services
 
 router = APIRouter(prefix="/api")
 
@@ -57,6 +66,12 @@ class LoginIn(_In):
 class SessionOut(BaseModel):
     username: str = Field(description="The logged-in account.")
     role: str = Field(description="Its role.")
+    service: str | None = Field(
+        default=None, description="Its service; it sees only that service's cameras (S9)."
+    )
+    may_view_unblurred: bool = Field(
+        default=False, description="Whether it may ask for an unblurred picture (S6)."
+    )
     csrf_token: str = Field(
         description="Send it back in the X-CSRF-Token header of every POST, PUT and DELETE."
     )
@@ -68,6 +83,11 @@ class CameraIn(_In):
         description="The camera configuration, as under `cameras.<name>` in the YAML file."
     )
     processing: bool = Field(default=True, description="Start live processing at once.")
+    services: list[str] = Field(
+        default_factory=list,
+        description="The user services whose accounts see this camera (S9); a scoped "
+        "administrator's own service is added when left out.",
+    )
 
 
 class CameraPut(_In):
@@ -75,6 +95,24 @@ class CameraPut(_In):
     processing: bool | None = Field(
         default=None, description="Turn live processing on or off; empty leaves it as it is."
     )
+    services: list[str] | None = Field(
+        default=None,
+        description="The user services whose accounts see this camera; empty leaves them.",
+    )
+
+
+class ServicesIn(_In):
+    services: list[str] = Field(
+        description="The user services whose accounts see this camera, its pictures and "
+        "signals (S9); accounts without a service see every camera anyway."
+    )
+
+
+class UnblurredIn(_In):
+    reason: str = Field(
+        min_length=10, max_length=500,
+        description="Why the unblurred picture is needed (at least 10 characters); journaled.",
+    )  # fmt: skip
 
 
 class GeometryIn(_In):
@@ -105,6 +143,25 @@ class UserIn(_In):
     username: str = Field(description="Account name: letters, digits, '.', '_', '-', '@'.")
     password: str = Field(description="At least 8 characters.")
     role: Role = Field(description="operator, supervisor, administrator or auditor.")
+    service: str | None = Field(
+        default=None,
+        description="The account's service: it sees only the cameras of that service. "
+        "Required for operators and supervisors; administrators and auditors may have none "
+        "(they then see every camera).",
+    )
+    training_expires_on: date | None = Field(
+        default=None, description="Last day of valid training (YYYY-MM-DD); after it the "
+        "account cannot log in.",
+    )  # fmt: skip
+    habilitation_expires_on: date | None = Field(
+        default=None, description="Last day of the habilitation (YYYY-MM-DD); after it the "
+        "account cannot log in.",
+    )  # fmt: skip
+    may_view_unblurred: bool = Field(
+        default=False,
+        description="May ask for a camera's current picture unblurred, each time with a "
+        "reason (never for auditors).",
+    )
 
 
 class UserPatch(_In):
@@ -113,6 +170,21 @@ class UserPatch(_In):
         default=None, description="False blocks the account and closes its sessions."
     )
     password: str | None = Field(default=None, description="New password (closes its sessions).")
+    service: str | None = Field(
+        default=None, description="New service; null removes it (administrators and auditors "
+        "only); left out keeps it.",
+    )  # fmt: skip
+    training_expires_on: date | None = Field(
+        default=None, description="New last day of training; null removes the date; left out "
+        "keeps it.",
+    )  # fmt: skip
+    habilitation_expires_on: date | None = Field(
+        default=None, description="New last day of habilitation; null removes the date; left "
+        "out keeps it.",
+    )  # fmt: skip
+    may_view_unblurred: bool | None = Field(
+        default=None, description="Grant or withdraw the unblurred-view privilege."
+    )
 
 
 def platform(request: Request) -> Platform:
@@ -127,6 +199,10 @@ def _invalid(exc: ConfigInvalid) -> HTTPException:
     return HTTPException(422, detail=[p.to_dict() for p in exc.problems])
 
 
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
 def _user_json(u: store.User) -> dict[str, Any]:
     return {
         "id": u.id,
@@ -134,6 +210,11 @@ def _user_json(u: store.User) -> dict[str, Any]:
         "role": u.role,
         "active": u.active,
         "created_at": u.created_at.isoformat(),
+        "service": u.service,
+        "training_expires_on": _iso(u.training_expires_on),
+        "habilitation_expires_on": _iso(u.habilitation_expires_on),
+        "may_view_unblurred": u.may_view_unblurred,
+        "expired": [e.message for e in expiries(u)],
     }
 
 
@@ -143,13 +224,19 @@ def _user_json(u: store.User) -> dict[str, Any]:
 @router.post("/session", response_model=SessionOut, tags=["session"])
 def login(body: LoginIn, response: Response, request: Request, db: Db) -> SessionOut:
     """Log in; the session cookie is set and the CSRF token returned."""
-    user = store.authenticate(db, body.username, body.password)
+    try:
+        user = store.authenticate(db, body.username, body.password)
+    except AccessExpired as exc:
+        raise HTTPException(403, detail=str(exc)) from None
     if user is None:
         raise HTTPException(401, detail="unknown account or wrong password")
     settings = request.app.state.settings
     token, ws = store.open_session(db, user, ttl_s=settings.session_ttl_s)
     set_session_cookie(response, token, settings.session_ttl_s, settings.secure_cookies)
-    return SessionOut(username=user.username, role=user.role, csrf_token=ws.csrf_token)
+    return SessionOut(
+        username=user.username, role=user.role, csrf_token=ws.csrf_token, service=user.service,
+        may_view_unblurred=user.may_view_unblurred,
+    )  # fmt: skip
 
 
 def set_session_cookie(response: Response, token: str, ttl_s: int, secure: bool) -> None:
@@ -161,7 +248,10 @@ def set_session_cookie(response: Response, token: str, ttl_s: int, secure: bool)
 @router.get("/session", response_model=SessionOut, tags=["session"])
 def whoami(caller: Reader) -> SessionOut:
     """The logged-in account and its CSRF token."""
-    return SessionOut(username=caller.username, role=caller.role, csrf_token=caller.csrf_token)
+    return SessionOut(
+        username=caller.username, role=caller.role, csrf_token=caller.csrf_token,
+        service=caller.service, may_view_unblurred=caller.may_view_unblurred,
+    )  # fmt: skip
 
 
 @router.delete("/session", status_code=204, tags=["session"])
@@ -174,18 +264,28 @@ def logout(caller: Reader, request: Request, response: Response, db: Db) -> None
 # --- cameras -----------------------------------------------------------------------------
 
 
-def _camera_or_404(db: Db, name: str) -> store.Camera:
-    row = store.get_camera(db, name)
-    if row is None:
-        raise HTTPException(404, detail=f"no camera named '{name}'")
-    return row
+def camera_services_for(caller: Caller, services: list[str]) -> list[str]:
+    """The services to set on a camera for `caller`: checked; a scoped administrator's own
+    service is added when left out (they would otherwise lose sight of the camera)."""
+    try:
+        cleaned = clean_services(services)
+    except ValueError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    if caller.service is not None and caller.service not in cleaned:
+        cleaned = sorted([*cleaned, caller.service])
+    return cleaned
 
 
 @router.get("/cameras", tags=["cameras"])
 def list_cameras(caller: Reader, db: Db, plat: Plat) -> list[dict[str, Any]]:
-    """Every camera, its configuration, and its live status when it is processing."""
+    """Every camera in the caller's scope, its configuration, and its live status when it is
+    processing."""
     status = plat.status()
-    return [camera_json(r, status.get(r.name)) for r in store.list_cameras(db)]
+    return [
+        camera_json(r, status.get(r.name))
+        for r in store.list_cameras(db)
+        if caller.sees_camera(r.services)
+    ]
 
 
 @router.post("/cameras", status_code=201, tags=["cameras"])
@@ -193,6 +293,7 @@ def add_camera(body: CameraIn, caller: Admin, db: Db, plat: Plat) -> dict[str, A
     """Add a camera (422 names each wrong configuration key; 409 if the name is taken)."""
     if store.get_camera(db, body.name) is not None:
         raise HTTPException(409, detail=f"a camera named '{body.name}' already exists")
+    services = camera_services_for(caller, body.services)
     try:
         config = validate_camera(body.config)
         row = plat.save_camera(
@@ -200,37 +301,52 @@ def add_camera(body: CameraIn, caller: Admin, db: Db, plat: Plat) -> dict[str, A
         )
     except ConfigInvalid as exc:
         raise _invalid(exc) from None
+    row = set_camera_services(db, body.name, services, actor=caller.username)
     return camera_json(row)
 
 
 @router.get("/cameras/{name}", tags=["cameras"])
 def get_camera(name: str, caller: Reader, db: Db, plat: Plat) -> dict[str, Any]:
-    """One camera."""
-    return camera_json(_camera_or_404(db, name), plat.status().get(name))
+    """One camera (404 when it is out of the caller's scope)."""
+    return camera_json(camera_or_404(db, caller, name), plat.status().get(name))
 
 
 @router.put("/cameras/{name}", tags=["cameras"])
 def put_camera(name: str, body: CameraPut, caller: Admin, db: Db, plat: Plat) -> dict[str, Any]:
-    """Replace a camera's configuration; its pipeline restarts with it."""
-    _camera_or_404(db, name)
+    """Replace a camera's configuration (and its services when given); its pipeline restarts
+    with it."""
+    camera_or_404(db, caller, name)
+    services = None if body.services is None else camera_services_for(caller, body.services)
     try:
         row = plat.save_camera(
             db, name, validate_camera(body.config), body.processing, actor=caller.username
         )
     except ConfigInvalid as exc:
         raise _invalid(exc) from None
+    if services is not None:
+        row = set_camera_services(db, name, services, actor=caller.username)
     return camera_json(row)
+
+
+@router.put("/cameras/{name}/services", tags=["cameras"])
+def put_services(name: str, body: ServicesIn, caller: Admin, db: Db, plat: Plat) -> dict[str, Any]:
+    """Set the user services that see this camera (journaled as a camera update)."""
+    camera_or_404(db, caller, name)
+    row = set_camera_services(
+        db, name, camera_services_for(caller, body.services), actor=caller.username
+    )
+    return camera_json(row, plat.status().get(name))
 
 
 @router.delete("/cameras/{name}", status_code=204, tags=["cameras"])
 def delete_camera(name: str, caller: Admin, db: Db, plat: Plat) -> None:
     """Stop and remove a camera (its signals stay)."""
-    _camera_or_404(db, name)
+    camera_or_404(db, caller, name)
     plat.delete_camera(db, name, actor=caller.username)
 
 
 def _update(plat: Platform, db: Db, name: str, change: Any, caller: Caller) -> dict[str, Any]:
-    _camera_or_404(db, name)
+    camera_or_404(db, caller, name)
     try:
         return camera_json(plat.update_camera(db, name, change, actor=caller.username))
     except ConfigInvalid as exc:
@@ -281,12 +397,91 @@ def put_situation(
 
 @router.get("/cameras/{name}/live.jpg", tags=["cameras"], response_class=Response)
 async def live_image(name: str, caller: Watcher, request: Request) -> Response:
-    """The camera's latest image, persons blurred (never for auditors)."""
+    """The camera's latest image, persons blurred (never for auditors; 404 out of scope)."""
     plat: Platform = request.app.state.platform
+    if not await run_in_threadpool(_sees_camera, plat, caller, name):
+        raise HTTPException(404, detail=f"no camera named '{name}'")
     jpeg = await run_in_threadpool(plat.still_jpeg, name)
     if jpeg is None:
         raise HTTPException(404, detail=f"no image of camera '{name}' yet")
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+def _sees_camera(plat: Platform, caller: Caller, name: str) -> bool:
+    if caller.service is None:
+        return True  # unscoped: no query on the wall's hot path
+    with plat.sessions() as s:
+        return sees_camera_name(s, caller, name)
+
+
+class UnblurredSource(Protocol):
+    """What the unblurred view needs of the supervisor (`runtime.Supervisor` has it)."""
+
+    def unblurred_jpeg(self, camera: str, timeout_s: float = 2.0) -> bytes | None: ...
+
+
+async def _reason(request: Request) -> str:
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/json"):
+        try:
+            data = await request.json()
+        except ValueError:
+            raise HTTPException(422, detail="the body is not valid JSON") from None
+    else:
+        data = dict(await request.form())
+        data.pop("csrf_token", None)
+    try:
+        return UnblurredIn.model_validate(data).reason.strip()
+    except ValidationError:
+        raise HTTPException(
+            422, detail="state the reason for seeing this camera unblurred (10 to 500 "
+            "characters, field `reason`)",
+        ) from None  # fmt: skip
+
+
+@router.post("/cameras/{name}/unblurred", tags=["cameras"], response_class=Response)
+async def unblurred_image(name: str, caller: Watcher, request: Request) -> Response:
+    """The camera's current frame NOT blurred, as JPEG, for an account holding the
+    unblurred-view privilege, with a stated `reason` (JSON or form field, at least 10
+    characters). Nothing of it is stored; each view is journaled (`media.viewed_unblurred`
+    with camera and reason). 403 without the privilege (and nothing journaled)."""
+    if not caller.may_view_unblurred:
+        raise HTTPException(
+            403, detail="seeing a picture unblurred needs the unblurred-view privilege, "
+            "which an administrator grants on the users page",
+        )  # fmt: skip
+    reason = await _reason(request)
+    if len(reason) < 10:
+        raise HTTPException(422, detail="state the reason (at least 10 characters)")
+    plat: Platform = request.app.state.platform
+    if not await run_in_threadpool(_camera_exists_for, plat, caller, name):
+        raise HTTPException(404, detail=f"no camera named '{name}'")
+    if plat.supervisor is None:
+        raise HTTPException(503, detail="no camera is processing on this server")
+    source = cast(UnblurredSource, plat.supervisor)
+    jpeg = await run_in_threadpool(source.unblurred_jpeg, name)
+    if jpeg is None:
+        raise HTTPException(
+            404, detail=f"camera '{name}' has no current frame (is its processing running?)"
+        )
+    await run_in_threadpool(_journal_unblurred, plat, caller, name, reason)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store, private"})
+
+
+def _camera_exists_for(plat: Platform, caller: Caller, name: str) -> bool:
+    with plat.sessions() as s:
+        row = store.get_camera(s, name)
+        return row is not None and caller.sees_camera(row.services)
+
+
+def _journal_unblurred(plat: Platform, caller: Caller, name: str, reason: str) -> None:
+    # Committed before the picture leaves: no view goes unjournaled (S6, S7).
+    with plat.sessions() as s:
+        store.journal_append(
+            s, caller.username, "media.viewed_unblurred", f"camera:{name}",
+            {"camera": name, "reason": reason},
+        )  # fmt: skip
+        s.commit()
 
 
 # --- situations and processing -----------------------------------------------------------
@@ -315,11 +510,13 @@ def situations(caller: Reader) -> list[dict[str, Any]]:
 
 @router.get("/processing", tags=["processing"])
 def processing_status(caller: Reader, db: Db, plat: Plat) -> dict[str, Any]:
-    """Per camera: processing on or off, and the live status (state, fps, lag, drops)."""
+    """Per camera in the caller's scope: processing on or off, and the live status (state,
+    fps, lag, drops)."""
     status = plat.status()
     return {
         r.name: {"processing": r.processing, "status": status.get(r.name)}
         for r in store.list_cameras(db)
+        if caller.sees_camera(r.services)
     }
 
 
@@ -327,8 +524,8 @@ def _processing(
     plat: Platform, db: Db, body: ProcessingIn, active: bool, caller: Caller
 ) -> dict[str, Any]:
     try:
-        names = plat.set_processing(
-            db, active, camera=body.camera, situation=body.situation, actor=caller.username
+        names = set_processing_in_scope(
+            plat, db, caller, active, camera=body.camera, situation=body.situation
         )
     except KeyError:
         raise HTTPException(404, detail=f"no camera named '{body.camera}'") from None
@@ -364,10 +561,11 @@ def list_signals(
     before_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
-    """Signals, newest first, filtered; page with `before_id` (the last id received)."""
+    """Signals of the cameras in the caller's scope, newest first, filtered; page with
+    `before_id` (the last id received)."""
     rows = store.list_signals(
         db, camera=camera, situation=situation, state=state, since=since,
-        limit=limit, before_id=before_id,
+        limit=limit, before_id=before_id, cameras=visible_camera_names(db, caller),
     )  # fmt: skip
     return [signal_json(r) for r in rows]
 
@@ -379,16 +577,32 @@ async def signal_stream(
     last_event_id: Annotated[int | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-sent events: `signal` (a new signal, committed) and `review` (a signal was
-    qualified). A reconnecting browser sends Last-Event-ID and first receives the signals it
-    missed."""
+    qualified), of the cameras in the caller's scope. A reconnecting browser sends
+    Last-Event-ID and first receives the signals it missed. The stream ends when the session
+    stops being valid (logged out, blocked, training or habilitation passed)."""
     plat: Platform = request.app.state.platform
     heartbeat = request.app.state.settings.sse_heartbeat_s
+    token = request.cookies.get(COOKIE, "")
     sub = plat.bus.subscribe()  # before the catch-up query: nothing falls between the two
 
     def missed() -> list[dict[str, Any]]:
         with plat.sessions() as s:
-            rows = store.list_signals(s, limit=200)
+            rows = store.list_signals(s, limit=200, cameras=visible_camera_names(s, caller))
             return [signal_json(r) for r in reversed(rows) if r.id > (last_event_id or 0)]
+
+    def still_sees(camera: str | None) -> bool | None:
+        # Re-read on each event: a session ended or a scope changed applies at once. None:
+        # the session is no longer valid.
+        with plat.sessions() as s:
+            found = store.session_user(s, token)
+            if found is None:
+                return None
+            user = found[0]
+            now = Caller(
+                user_id=user.id, username=user.username, role=user.role,
+                csrf_token=caller.csrf_token, service=user.service,
+            )  # fmt: skip
+            return camera is None or sees_camera_name(s, now, camera)
 
     async def events() -> AsyncIterator[str]:
         sent = last_event_id or 0
@@ -403,8 +617,14 @@ async def signal_stream(
                     event = await sub.get(heartbeat)
                 except StreamEnded:
                     break
+                camera = None if event is None else event["signal"]["camera"]
+                allowed = await run_in_threadpool(still_sees, camera)
+                if allowed is None:
+                    break
                 if event is None:
                     yield ": keep-alive\n\n"
+                    continue
+                if not allowed:
                     continue
                 if event["type"] == "signal":
                     if event["id"] <= sent:
@@ -428,23 +648,16 @@ def _sse(kind: str, data: dict[str, Any], event_id: int | None) -> str:
     return head + f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _signal_or_404(db: Db, signal_id: int) -> store.SignalRow:
-    row = store.get_signal(db, signal_id)
-    if row is None:
-        raise HTTPException(404, detail=f"no signal {signal_id}")
-    return row
-
-
 @router.get("/signals/{signal_id}", tags=["signals"])
 def get_signal(signal_id: int, caller: Reader, db: Db) -> dict[str, Any]:
     """One signal, with its qualification when it has one."""
-    return signal_json(_signal_or_404(db, signal_id))
+    return signal_json(signal_or_404(db, caller, signal_id))
 
 
 @router.get("/signals/{signal_id}/snapshot.jpg", tags=["signals"], response_class=FileResponse)
 def signal_snapshot(signal_id: int, caller: Watcher, db: Db, plat: Plat) -> FileResponse:
     """The blurred snapshot of the frame that raised the signal."""
-    path = plat.media_path(_signal_or_404(db, signal_id).snapshot_path)
+    path = plat.media_path(signal_or_404(db, caller, signal_id).snapshot_path)
     if path is None:
         raise HTTPException(404, detail=f"signal {signal_id} has no snapshot")
     _viewed(db, caller, signal_id, "snapshot")
@@ -454,7 +667,7 @@ def signal_snapshot(signal_id: int, caller: Watcher, db: Db, plat: Plat) -> File
 @router.get("/signals/{signal_id}/clip.mp4", tags=["signals"], response_class=FileResponse)
 def signal_clip(signal_id: int, caller: Watcher, db: Db, plat: Plat) -> FileResponse:
     """The blurred clip of the seconds before the signal."""
-    path = plat.media_path(_signal_or_404(db, signal_id).clip_path)
+    path = plat.media_path(signal_or_404(db, caller, signal_id).clip_path)
     if path is None:
         raise HTTPException(404, detail=f"signal {signal_id} has no clip")
     _viewed(db, caller, signal_id, "clip")
@@ -472,7 +685,7 @@ def qualify(
     signal_id: int, body: QualificationIn, caller: Watcher, db: Db, plat: Plat
 ) -> dict[str, Any]:
     """Qualify a signal: confirmed, false alarm or not actionable (once; 409 after)."""
-    row = _signal_or_404(db, signal_id)
+    row = signal_or_404(db, caller, signal_id)
     if row.state == "qualified":
         raise HTTPException(409, detail=f"signal {signal_id} is already qualified")
     try:
@@ -486,8 +699,11 @@ def qualify(
 def stats(
     caller: Reader, db: Db, since: datetime | None = None, until: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """Signals per situation, camera and day, with their qualifications."""
-    return store.signal_stats(db, since=since, until=until)
+    """Signals per situation, camera and day, with their qualifications (cameras in the
+    caller's scope)."""
+    return store.signal_stats(
+        db, since=since, until=until, cameras=visible_camera_names(db, caller)
+    )
 
 
 # --- users -------------------------------------------------------------------------------
@@ -501,9 +717,16 @@ def list_users(caller: Admin, db: Db) -> list[dict[str, Any]]:
 
 @router.post("/users", status_code=201, tags=["users"])
 def create_user(body: UserIn, caller: Admin, db: Db) -> dict[str, Any]:
-    """Create an account."""
+    """Create an account (operators and supervisors need a service)."""
+    service = (body.service or "").strip() or None
     try:
-        user = store.create_user(db, body.username, body.password, body.role, actor=caller.username)
+        check_scope(body.role, service)
+        user = store.create_user(
+            db, body.username, body.password, body.role, service=service,
+            training_expires_on=body.training_expires_on,
+            habilitation_expires_on=body.habilitation_expires_on,
+            may_view_unblurred=body.may_view_unblurred, actor=caller.username,
+        )  # fmt: skip
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
     return _user_json(user)
@@ -511,17 +734,38 @@ def create_user(body: UserIn, caller: Admin, db: Db) -> dict[str, Any]:
 
 @router.put("/users/{user_id}", tags=["users"])
 def update_user(user_id: int, body: UserPatch, caller: Admin, db: Db) -> dict[str, Any]:
-    """Change an account's role, password or active flag."""
+    """Change an account's role, password, active flag, service, training and habilitation
+    dates or unblurred-view privilege (fields left out stay as they are)."""
     user = store.get_user(db, user_id)
     if user is None:
         raise HTTPException(404, detail=f"no user {user_id}")
     demoted = body.role not in (None, "administrator")
+    given = body.model_fields_set
     if user_id == caller.user_id and (body.active is False or demoted):
         raise HTTPException(422, detail="you cannot lock yourself out; ask another administrator")
+    service: str | Unchanged | None = UNCHANGED
+    if "service" in given:
+        service = (body.service or "").strip() or None
     try:
+        if (body.role is not None and body.role != user.role) or (
+            not isinstance(service, Unchanged) and service != user.service
+        ):
+            # The scope rule binds when role or service changes; other changes to an account
+            # made before services existed do not force one.
+            check_scope(
+                body.role or user.role,
+                user.service if isinstance(service, Unchanged) else service,
+            )
         user = store.update_user(
             db, user, role=body.role, active=body.active, password=body.password,
-            actor=caller.username,
+            service=service,
+            training_expires_on=(
+                body.training_expires_on if "training_expires_on" in given else UNCHANGED
+            ),
+            habilitation_expires_on=(
+                body.habilitation_expires_on if "habilitation_expires_on" in given else UNCHANGED
+            ),
+            may_view_unblurred=body.may_view_unblurred, actor=caller.username,
         )  # fmt: skip
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from veilleur import store
 from veilleur.api.auth import Caller
+from veilleur.api.platform import Platform
+from veilleur.config import SITUATION_IDS
 
 T = TypeVar("T")
 
@@ -67,11 +69,54 @@ def signal_or_404(db: Session, caller: Caller, signal_id: int) -> store.SignalRo
     return row
 
 
+def set_processing_in_scope(
+    plat: Platform,
+    db: Session,
+    caller: Caller,
+    active: bool,
+    *,
+    camera: str | None = None,
+    situation: str | None = None,
+) -> list[str]:
+    """`Platform.set_processing` within the caller's scope; returns the cameras affected.
+
+    One camera: KeyError when it is missing or out of scope (the route answers 404). No
+    camera, for an unscoped caller: the global operation (a global stop is one call, every
+    camera within the second). No camera, for a scoped caller: every camera of their service,
+    one by one (one journal entry each); a situation not enabled on one of them is skipped
+    there.
+    """
+    if camera is not None:
+        if not sees_camera_name(db, caller, camera):
+            raise KeyError(camera)
+        return plat.set_processing(
+            db, active, camera=camera, situation=situation, actor=caller.username
+        )
+    visible = visible_camera_names(db, caller)
+    if visible is None:
+        return plat.set_processing(db, active, situation=situation, actor=caller.username)
+    if situation is not None and situation not in SITUATION_IDS:
+        raise ValueError(f"unknown situation '{situation}'; one of {', '.join(SITUATION_IDS)}")
+    done: list[str] = []
+    for row in store.list_cameras(db):
+        if row.name not in visible:
+            continue
+        if situation is not None and not (
+            row.config.get("situations", {}).get(situation, {}).get("enabled")
+        ):
+            continue
+        done += plat.set_processing(
+            db, active, camera=row.name, situation=situation, actor=caller.username
+        )
+    return done
+
+
 __all__ = [
     "camera_or_404",
     "only_visible",
     "sees",
     "sees_camera_name",
+    "set_processing_in_scope",
     "signal_or_404",
     "visible_camera_names",
 ]

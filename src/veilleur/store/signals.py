@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -191,9 +191,12 @@ def _filtered(
     situation: str | None,
     since: datetime | None,
     until: datetime | None,
+    cameras: Collection[str] | None = None,
 ) -> Select[Any]:
     if camera is not None:
         stmt = stmt.where(SignalRow.camera == camera)
+    if cameras is not None:  # a service scope (S9): only these cameras' signals
+        stmt = stmt.where(SignalRow.camera.in_(sorted(cameras)))
     if situation is not None:
         stmt = stmt.where(SignalRow.situation == situation)
     if since is not None:
@@ -213,18 +216,21 @@ def list_signals(
     until: datetime | None = None,
     limit: int = 100,
     before_id: int | None = None,
+    cameras: Collection[str] | None = None,
 ) -> list[SignalRow]:
     """Newest first. Next page: `before_id=` the last row's id (keyset pagination).
 
-    `since` is inclusive and `until` exclusive, on the time the signal was recognised.
+    `since` is inclusive and `until` exclusive, on the time the signal was recognised;
+    `cameras` (a scope) keeps only the signals of these camera names.
     """
     if not 1 <= limit <= MAX_LIST_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
     if state is not None and state not in SIGNAL_STATES:
         raise ValueError(f"state {state!r} is not one of {', '.join(SIGNAL_STATES)}")
     stmt = _filtered(
-        select(SignalRow), camera=camera, situation=situation, since=since, until=until
-    )
+        select(SignalRow), camera=camera, situation=situation, since=since, until=until,
+        cameras=cameras,
+    )  # fmt: skip
     if state is not None:
         stmt = stmt.where(SignalRow.state == state)
     if before_id is not None:
@@ -314,8 +320,10 @@ def signal_stats(
     until: datetime | None = None,
     camera: str | None = None,
     situation: str | None = None,
+    cameras: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Signals per (UTC day, situation, camera) with their qualifications (SPEC §5).
+    """Signals per (UTC day, situation, camera) with their qualifications (SPEC §5);
+    `cameras` (a scope) keeps only these camera names.
 
     Each item: day ('YYYY-MM-DD'), situation, camera, signals, confirmed, false_alarm,
     not_actionable, pending (not yet qualified); ordered by day, situation, camera.
@@ -336,7 +344,9 @@ def signal_stats(
         .group_by(day, SignalRow.situation, SignalRow.camera)
         .order_by(day, SignalRow.situation, SignalRow.camera)
     )
-    stmt = _filtered(stmt, camera=camera, situation=situation, since=since, until=until)
+    stmt = _filtered(
+        stmt, camera=camera, situation=situation, since=since, until=until, cameras=cameras
+    )
     keys = ("signals", "confirmed", "false_alarm", "not_actionable", "pending")
     return [
         {

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from veilleur import store
 from veilleur.api.auth import (
@@ -42,9 +43,17 @@ from veilleur.api.platform import (
     signal_json,
     validate_camera,
 )
+from veilleur.api.scope import (
+    camera_or_404,
+    set_processing_in_scope,
+    signal_or_404,
+    visible_camera_names,
+)
 from veilleur.compliance import journal
 from veilleur.config import SITUATION_IDS
 from veilleur.situations import IMPLEMENTED, known_limits
+from veilleur.store.auth import UNCHANGED, AccessExpired, Unchanged, check_scope, expiries
+from veilleur.store.scopes import clean_services, set_camera_services
 from veilleur.web import charts
 from veilleur.web.forms import FormError, parse_situation_form, situation_fields
 
@@ -161,7 +170,10 @@ def login(
 ) -> Response:
     if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token or None):
         return _login_page(request, safe_next(next), "The form expired; please log in again.", 403)
-    user = store.authenticate(db, username.strip(), password)
+    try:
+        user = store.authenticate(db, username.strip(), password)
+    except AccessExpired as exc:
+        return _login_page(request, safe_next(next), str(exc), 403)
     if user is None:
         return _login_page(request, safe_next(next), "Unknown account or wrong password.", 401)
     settings = request.app.state.settings
@@ -205,15 +217,14 @@ def wall(request: Request, caller: Watcher, db: Db) -> HTMLResponse:
     tiles = [
         {**camera_json(r, status.get(r.name)), "geometry": _geometry(r.config)}
         for r in store.list_cameras(db)
+        if caller.sees_camera(r.services)
     ]
     return render(request, "wall.html", caller, {"tiles": tiles})
 
 
 @router.get("/wall/status/{name}", response_class=HTMLResponse)
 def tile_status(name: str, request: Request, caller: Watcher, db: Db) -> HTMLResponse:
-    row = store.get_camera(db, name)
-    if row is None:
-        raise HTTPException(404)
+    row = camera_or_404(db, caller, name)
     tile = camera_json(row, _plat(request).status().get(name))
     return render(request, "_tile_status.html", caller, {"tile": tile})
 
@@ -234,8 +245,9 @@ def signals_page(
     rows = store.list_signals(
         db, camera=camera or None, situation=situation or None,
         state=state if state in ("new", "qualified") else None, limit=50, before_id=before_id,
+        cameras=visible_camera_names(db, caller),
     )  # fmt: skip
-    cameras = [c.name for c in store.list_cameras(db)]
+    cameras = [c.name for c in store.list_cameras(db) if caller.sees_camera(c.services)]
     return render(
         request,
         "signals.html",
@@ -250,23 +262,20 @@ def signals_page(
     )
 
 
-def _signal(db: Db, signal_id: int) -> dict[str, Any]:
-    row = store.get_signal(db, signal_id)
-    if row is None:
-        raise HTTPException(404, detail=f"no signal {signal_id}")
-    return signal_json(row)
+def _signal(db: Db, caller: Caller, signal_id: int) -> dict[str, Any]:
+    return signal_json(signal_or_404(db, caller, signal_id))
 
 
 @router.get("/signals/{signal_id}/card", response_class=HTMLResponse)
 def signal_card(signal_id: int, request: Request, caller: Reader, db: Db) -> HTMLResponse:
     return render(
-        request, "_signal_card.html", caller, {"s": _signal(db, signal_id), "fresh": True}
+        request, "_signal_card.html", caller, {"s": _signal(db, caller, signal_id), "fresh": True}
     )
 
 
 @router.get("/signals/{signal_id}", response_class=HTMLResponse)
 def signal_page(signal_id: int, request: Request, caller: Reader, db: Db) -> HTMLResponse:
-    return render(request, "signal.html", caller, {"s": _signal(db, signal_id)})
+    return render(request, "signal.html", caller, {"s": _signal(db, caller, signal_id)})
 
 
 @router.post("/signals/{signal_id}/qualify", response_model=None)
@@ -278,7 +287,7 @@ def qualify(
     verdict: Annotated[str, Form()],
     comment: Annotated[str, Form()] = "",
 ) -> Response:
-    s = _signal(db, signal_id)
+    s = _signal(db, caller, signal_id)
     error = None
     if verdict not in VERDICT_LABELS:
         error = "Choose confirmed, false alarm or not actionable."
@@ -289,7 +298,7 @@ def qualify(
             s = signal_json(_plat(request).qualify(db, signal_id, caller.user_id, verdict, comment))
         except ValueError as exc:
             error = str(exc)
-            s = _signal(db, signal_id)
+            s = _signal(db, caller, signal_id)
     if not _is_htmx(request):
         return RedirectResponse(f"/signals/{signal_id}", 303)
     return render(request, "_signal_card.html", caller, {"s": s, "error": error})
@@ -310,7 +319,7 @@ def _bucket(rows: list[dict[str, Any]], key: str) -> list[tuple[str, dict[str, i
 def dashboard(request: Request, caller: Reader, db: Db, days: int = 30) -> HTMLResponse:
     days = min(max(days, 1), 366)
     since = datetime.now(UTC) - timedelta(days=days)
-    rows = store.signal_stats(db, since=since)
+    rows = store.signal_stats(db, since=since, cameras=visible_camera_names(db, caller))
     by_situation = [(SITUATION_LABELS.get(n, n), c) for n, c in _bucket(rows, "situation")]
     by_camera = _bucket(rows, "camera")
     counted = dict(_bucket(rows, "day"))
@@ -354,10 +363,12 @@ def dashboard(request: Request, caller: Reader, db: Db, days: int = 30) -> HTMLR
 # --- processing (supervisors) ------------------------------------------------------------
 
 
-def _processing_rows(request: Request, db: Db) -> list[dict[str, Any]]:
+def _processing_rows(request: Request, db: Db, caller: Caller) -> list[dict[str, Any]]:
     status = _plat(request).status()
     out = []
     for r in store.list_cameras(db):
+        if not caller.sees_camera(r.services):
+            continue
         st = status.get(r.name)
         enabled = [sid for sid, c in r.config.get("situations", {}).items() if c.get("enabled")]
         active = set(st["active_situations"]) if st else set()
@@ -374,13 +385,15 @@ def _processing_rows(request: Request, db: Db) -> list[dict[str, Any]]:
 
 @router.get("/processing", response_class=HTMLResponse)
 def processing_page(request: Request, caller: Controller, db: Db) -> HTMLResponse:
-    return render(request, "processing.html", caller, {"rows": _processing_rows(request, db)})
+    return render(
+        request, "processing.html", caller, {"rows": _processing_rows(request, db, caller)}
+    )
 
 
 @router.get("/processing/table", response_class=HTMLResponse)
 def processing_table(request: Request, caller: Controller, db: Db) -> HTMLResponse:
     return render(
-        request, "_processing_table.html", caller, {"rows": _processing_rows(request, db)}
+        request, "_processing_table.html", caller, {"rows": _processing_rows(request, db, caller)}
     )
 
 
@@ -397,11 +410,13 @@ def processing_action(
         raise HTTPException(404)
     message = None
     try:
-        _plat(request).set_processing(
-            db, action == "start", camera=camera or None, situation=situation or None,
-            actor=caller.username,
+        set_processing_in_scope(
+            _plat(request), db, caller, action == "start", camera=camera or None,
+            situation=situation or None,
         )  # fmt: skip
-    except (KeyError, ValueError) as exc:
+    except KeyError:
+        message = f"no camera named '{camera}'"
+    except ValueError as exc:
         message = str(exc)
     if not _is_htmx(request):
         return RedirectResponse("/processing", 303)
@@ -409,7 +424,7 @@ def processing_action(
         request,
         "_processing_table.html",
         caller,
-        {"rows": _processing_rows(request, db), "message": message},
+        {"rows": _processing_rows(request, db, caller), "message": message},
     )
 
 
@@ -429,7 +444,11 @@ def _cameras(
     form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     status = _plat(request).status()
-    rows = [camera_json(r, status.get(r.name)) for r in store.list_cameras(db)]
+    rows = [
+        camera_json(r, status.get(r.name))
+        for r in store.list_cameras(db)
+        if caller.sees_camera(r.services)
+    ]
     return render(
         request,
         "cameras.html",
@@ -447,17 +466,32 @@ def add_camera(
     name: Annotated[str, Form()],
     source: Annotated[str, Form()],
     analysis_fps: Annotated[str, Form()] = "5",
+    services: Annotated[str, Form()] = "",
 ) -> Response:
-    form = {"name": name, "source": source, "analysis_fps": analysis_fps}
+    form = {"name": name, "source": source, "analysis_fps": analysis_fps, "services": services}
     name = name.strip()
     try:
         if store.get_camera(db, name) is not None:
             raise ConfigInvalid([Problem("name", f"a camera named '{name}' already exists")])
+        wanted = _services_for(caller, services)
         config = validate_camera({"source": source.strip(), "analysis_fps": analysis_fps})
         _plat(request).save_camera(db, name, config, processing=True, actor=caller.username)
     except ConfigInvalid as exc:
         return _cameras(request, caller, db, exc.problems, form)
+    set_camera_services(db, name, wanted, actor=caller.username)
     return RedirectResponse(f"/cameras/{name}", 303)
+
+
+def _services_for(caller: Caller, text: str) -> list[str]:
+    """The services typed in a form (comma-separated), checked; a scoped administrator's own
+    service is added when left out (they would otherwise lose sight of the camera)."""
+    try:
+        cleaned = clean_services(text.split(","))
+    except ValueError as exc:
+        raise ConfigInvalid([Problem("services", str(exc))]) from None
+    if caller.service is not None and caller.service not in cleaned:
+        cleaned = sorted([*cleaned, caller.service])
+    return cleaned
 
 
 def _camera_page(
@@ -468,9 +502,7 @@ def _camera_page(
     problems: list[Problem] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    row = store.get_camera(db, name)
-    if row is None:
-        raise HTTPException(404, detail=f"no camera named '{name}'")
+    row = camera_or_404(db, caller, name)
     config = store.camera_config(row)
     zones, lines = list(config.zones), list(config.lines)
     forms = []
@@ -512,6 +544,8 @@ def camera_source(
     source: Annotated[str, Form()],
     analysis_fps: Annotated[str, Form()],
 ) -> Response:
+    camera_or_404(db, caller, name)
+
     def change(d: dict[str, Any]) -> None:
         d["source"] = source.strip()
         d["analysis_fps"] = analysis_fps
@@ -531,6 +565,7 @@ async def camera_situation(
 ) -> Response:
     if situation not in SITUATION_IDS:
         raise HTTPException(404)
+    await run_in_threadpool(camera_or_404, db, caller, name)
     form = await request.form()
     try:
         params = parse_situation_form(situation, form, form.getlist)
@@ -555,10 +590,25 @@ async def camera_situation(
 
 @router.post("/cameras/{name}/delete", response_model=None)
 def camera_delete(name: str, request: Request, caller: Admin, db: Db) -> Response:
-    if store.get_camera(db, name) is None:
-        raise HTTPException(404)
+    camera_or_404(db, caller, name)
     _plat(request).delete_camera(db, name, actor=caller.username)
     return RedirectResponse("/cameras", 303)
+
+
+@router.post("/cameras/{name}/services", response_model=None)
+def camera_services(
+    name: str,
+    request: Request,
+    caller: Admin,
+    db: Db,
+    services: Annotated[str, Form()] = "",
+) -> Response:
+    camera_or_404(db, caller, name)
+    try:
+        set_camera_services(db, name, _services_for(caller, services), actor=caller.username)
+    except ConfigInvalid as exc:
+        return _camera_page(request, caller, db, name, exc.problems, 422)
+    return RedirectResponse(f"/cameras/{name}", 303)
 
 
 # --- users (administrators) --------------------------------------------------------------
@@ -568,13 +618,27 @@ def _users(
     request: Request, caller: Caller, db: Db, error: str | None = None, ok: str | None = None
 ) -> HTMLResponse:
     users = store.list_users(db)
+    expired = {u.id: [e.message for e in expiries(u)] for u in users}
     return render(
         request,
         "users.html",
         caller,
-        {"users": users, "roles": ROLES, "role_help": ROLE_HELP, "error": error, "ok": ok},
+        {
+            "users": users, "roles": ROLES, "role_help": ROLE_HELP, "error": error, "ok": ok,
+            "expired": expired,
+        },
         422 if error else 200,
-    )
+    )  # fmt: skip
+
+
+def _form_day(value: str, label: str) -> date | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{label}: a date as YYYY-MM-DD (got {value!r})") from None
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -590,9 +654,19 @@ def users_create(
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     role: Annotated[str, Form()],
+    service: Annotated[str, Form()] = "",
+    training_expires_on: Annotated[str, Form()] = "",
+    habilitation_expires_on: Annotated[str, Form()] = "",
+    may_view_unblurred: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     try:
-        store.create_user(db, username.strip(), password, role, actor=caller.username)
+        check_scope(role, service.strip() or None)
+        store.create_user(
+            db, username.strip(), password, role, service=service.strip() or None,
+            training_expires_on=_form_day(training_expires_on, "training valid until"),
+            habilitation_expires_on=_form_day(habilitation_expires_on, "habilitation valid until"),
+            may_view_unblurred=may_view_unblurred == "on", actor=caller.username,
+        )  # fmt: skip
     except ValueError as exc:
         return _users(request, caller, db, error=str(exc))
     return _users(request, caller, db, ok=f"Account '{username.strip()}' created.")
@@ -607,16 +681,38 @@ def users_update(
     role: Annotated[str, Form()] = "",
     active: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
+    service: Annotated[str | None, Form()] = None,
+    training_expires_on: Annotated[str | None, Form()] = None,
+    habilitation_expires_on: Annotated[str | None, Form()] = None,
+    may_view_unblurred: Annotated[str | None, Form()] = None,
 ) -> HTMLResponse:
+    """Fields absent from the form stay as they are; an empty service or date clears it."""
     user = store.get_user(db, user_id)
     if user is None:
         raise HTTPException(404)
     new_active = None if active == "" else active == "on"
     if user_id == caller.user_id and (new_active is False or role not in ("", "administrator")):
         return _users(request, caller, db, error="You cannot lock yourself out.")
+    new_service: str | Unchanged | None = UNCHANGED if service is None else service.strip() or None
     try:
+        if (role and role != user.role) or (
+            not isinstance(new_service, Unchanged) and new_service != user.service
+        ):
+            # The scope rule binds when role or service changes; other changes to an account
+            # made before services existed do not force one.
+            check_scope(
+                role or user.role,
+                user.service if isinstance(new_service, Unchanged) else new_service,
+            )
         store.update_user(
             db, user, role=role or None, active=new_active, password=password or None,
+            service=new_service,
+            training_expires_on=UNCHANGED if training_expires_on is None
+            else _form_day(training_expires_on, "training valid until"),
+            habilitation_expires_on=UNCHANGED if habilitation_expires_on is None
+            else _form_day(habilitation_expires_on, "habilitation valid until"),
+            may_view_unblurred=None if may_view_unblurred is None
+            else may_view_unblurred == "on",
             actor=caller.username,
         )  # fmt: skip
     except ValueError as exc:
