@@ -170,7 +170,8 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
      ADMIN),
     ("POST", "/api/cameras", {"name": "x", "config": {"source": "a.mp4"}}, ADMIN),
     ("GET", "/api/users", None, ADMIN),
-    ("POST", "/api/users", {"username": "u1", "password": "long-enough", "role": "operator"},
+    ("POST", "/api/users", {"username": "u1", "password": "long-enough", "role": "operator",
+                            "service": "night"},
      ADMIN),
     ("GET", "/wall", None, WATCH),
     ("GET", "/signals", None, EVERYONE),
@@ -482,7 +483,12 @@ def test_administrator_manages_accounts(env: Env) -> None:
     assert r.status_code == 422
     r = c.post("/api/users", json={"username": "night", "password": "long-enough", "role": "boss"})
     assert r.status_code == 422
-    night_op = {"username": "night", "password": "long-enough", "role": "operator"}
+    night_op = {
+        "username": "night",
+        "password": "long-enough",
+        "role": "operator",
+        "service": "night_shift",
+    }
     r = c.post("/api/users", json=night_op)
     assert r.status_code == 201
     uid = r.json()["id"]

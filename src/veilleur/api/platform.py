@@ -143,6 +143,7 @@ def camera_json(row: store.Camera, status: dict[str, Any] | None = None) -> dict
         "name": row.name,
         "processing": row.processing,
         "config": row.config,
+        "services": list(row.services or []),
         "status": status,
         "updated_at": row.updated_at.isoformat(),
     }
