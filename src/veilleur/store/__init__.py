@@ -29,6 +29,11 @@ from veilleur.store.authorisations import (
     renewed_by,
     revoke_authorisation,
 )
+from veilleur.store.calibration import (
+    calibration_counts,
+    list_calibration,
+    record_calibration,
+)
 from veilleur.store.cameras import (
     camera_config,
     check_camera_name,
@@ -80,6 +85,11 @@ from veilleur.store.signals import (
     record_signal,
     signal_stats,
 )
+from veilleur.store.statistics import (
+    list_statistics,
+    record_statistics,
+    statistic_dict,
+)
 
 __all__ = [
     "DEFAULT_SESSION_TTL_S",
@@ -105,6 +115,7 @@ __all__ = [
     "WebSession",
     "alembic_config",
     "authenticate",
+    "calibration_counts",
     "camera_config",
     "check_camera_name",
     "check_csrf",
@@ -123,8 +134,10 @@ __all__ = [
     "hash_password",
     "journal_append",
     "list_authorisations",
+    "list_calibration",
     "list_cameras",
     "list_signals",
+    "list_statistics",
     "list_users",
     "make_engine",
     "media_file",
@@ -132,7 +145,9 @@ __all__ = [
     "open_session",
     "purge_expired_sessions",
     "qualify",
+    "record_calibration",
     "record_signal",
+    "record_statistics",
     "renew_authorisation",
     "renewal_chain",
     "renewed_by",
@@ -142,6 +157,7 @@ __all__ = [
     "session_user",
     "set_processing",
     "signal_stats",
+    "statistic_dict",
     "update_user",
     "upgrade",
     "upsert_camera",

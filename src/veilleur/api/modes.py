@@ -1,0 +1,104 @@
+"""The calibration and statistics modes on the platform's side (SPEC §2): storing the live
+aggregates, and the shared shapes of the modes' pages and API."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from veilleur import store
+from veilleur.scene.statistics import COLUMNS
+
+log = logging.getLogger(__name__)
+
+
+class StatisticsRecorder:
+    """The supervisor's `on_statistics`: store the aggregates of a closed bucket.
+
+    Called from a supervisor thread. Statistics are nobody's signal: nothing is published on
+    the live bus."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self.failures = 0
+
+    def __call__(self, rows: Sequence[store.statistics.StatisticLike]) -> None:
+        try:
+            with self.sessions() as s:
+                store.record_statistics(s, rows)
+        except Exception:
+            self.failures += 1
+            log.exception("could not store %d statistics rows", len(rows))
+
+
+def calibration_json(row: store.CalibrationRecord) -> dict[str, Any]:
+    """A would-be signal as the API sends it (nothing about who)."""
+    return {
+        "id": row.id,
+        "situation": row.situation,
+        "camera": row.camera,
+        "zone": row.zone,
+        "start_s": row.start_s,
+        "end_s": row.end_s,
+        "frame": row.frame,
+        "bbox": list(row.bbox),
+        "confidence": row.confidence,
+        "model": row.model,
+        "config_version": row.config_version,
+        "occurred_at": row.occurred_at.isoformat(),
+        "snapshot_url": f"/api/calibration/{row.id}/snapshot.jpg" if row.snapshot_path else None,
+    }
+
+
+def statistic_json(row: store.Statistic) -> dict[str, Any]:
+    d = store.statistic_dict(row)
+    d["bucket_start"] = row.bucket_start.isoformat()
+    return d
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def statistics_csv(rows: Iterable[dict[str, Any]]) -> bytes:
+    """The rows as CSV, one line per aggregate, columns `COLUMNS`."""
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(COLUMNS)
+    for r in rows:
+        out.writerow([_plain(r[c]) for c in COLUMNS])
+    return buf.getvalue().encode()
+
+
+def statistics_parquet(rows: Iterable[dict[str, Any]], path: Path | None = None) -> bytes:
+    """The rows as a Parquet table (bucket_start a UTC timestamp), columns `COLUMNS`; written
+    to `path` too when given."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    items = list(rows)
+    schema = pa.schema(
+        [
+            ("camera", pa.string()),
+            ("bucket_start", pa.timestamp("s", tz="UTC")),
+            ("bucket_s", pa.int32()),
+            ("metric", pa.string()),
+            ("subject", pa.string()),
+            ("direction", pa.string()),
+            ("value", pa.float64()),
+        ]
+    )
+    table = pa.table({c: [r[c] for r in items] for c in COLUMNS}, schema=schema)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    data: bytes = sink.getvalue().to_pybytes()
+    if path is not None:
+        path.write_bytes(data)
+    return data
