@@ -49,6 +49,14 @@ from veilleur.cli_journal import app as journal_app  # noqa: E402  (light, like 
 
 app.add_typer(journal_app, name="journal")
 
+from veilleur.cli_stats import stats as _stats  # noqa: E402  (light, like cli_server)
+
+app.command("stats")(_stats)
+
+from veilleur.cli_documents import app as documents_app  # noqa: E402  (light, like cli_server)
+
+app.add_typer(documents_app, name="documents")
+
 from veilleur.cli_retention import purge as _purge  # noqa: E402  (light, like cli_server)
 
 app.command("purge")(_purge)

@@ -309,3 +309,46 @@ def test_generation_is_journaled(db_session: Session) -> None:
          {"authorisation": auth.id, "format": "pdf", "kind": "notice"}),
         ("auditor", "document:accountability", {"format": "csv", "kind": "accountability"}),
     ]  # fmt: skip
+
+
+def test_cli_writes_every_format_and_journals(db_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from veilleur.cli import app
+
+    engine = store.make_engine(db_url)
+    try:
+        with store.session_factory(engine)() as s:
+            auth_id = authorisation(s).id
+        runner = CliRunner()
+        retention = tmp_path / "retention.yaml"
+        retention.write_text("retention:\n  images_days: 5\n")
+        out = tmp_path / "docs"
+        base = ["--out", str(out), "--database", db_url, "--actor", "dpo"]
+        r = runner.invoke(app, ["documents", "notice", str(auth_id), *base,
+                                "--retention", str(retention)])  # fmt: skip
+        assert r.exit_code == 0, r.output
+        html = next(out.glob("notice-*.html")).read_text()
+        assert "5 days" in html and "2026-PP-0142" in html
+        assert next(out.glob("notice-*.pdf")).read_bytes().startswith(b"%PDF")
+        r = runner.invoke(app, ["documents", "accountability", *base, "--period", "week",
+                                "--format", "csv"])  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert next(out.glob("accountability-week-*.csv")).read_text().startswith("period,")
+        # Bad input: a clear error, nothing written, nothing journaled.
+        r = runner.invoke(app, ["documents", "notice", "77", *base])
+        assert r.exit_code == 2 and "no authorisation 77" in r.output
+        retention.write_text("retention:\n  journal_days: 10\n")
+        r = runner.invoke(app, ["documents", "records", *base, "--retention", str(retention)])
+        assert r.exit_code == 2 and "journal_days" in r.output
+        r = runner.invoke(app, ["documents", "accountability", *base, "--period", "year"])
+        assert r.exit_code == 2 and "--period" in r.output
+        with store.session_factory(engine)() as s:
+            entries = s.scalars(
+                select(store.JournalEntry).where(store.JournalEntry.action == "document.generated")
+            ).all()
+            assert sorted((e.actor, json.loads(e.details)["format"]) for e in entries) == [
+                ("dpo", "csv"), ("dpo", "html"), ("dpo", "pdf"),
+            ]  # fmt: skip
+    finally:
+        engine.dispose()
