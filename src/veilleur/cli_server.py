@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from veilleur import cli_retention as retention_options
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy import Engine
@@ -103,6 +105,9 @@ class Server:
     settings: ServerSettings
 
     def close(self) -> None:
+        from veilleur.api.rest_retention import scheduler
+
+        scheduler(self.app).stop()
         self.app.state.platform.close()  # the authorisation gate first: it drives cameras
         self.supervisor.close()
         self.engine.dispose()
@@ -186,6 +191,9 @@ def build_server(
         # Starts the cameras an active authorisation allows, then starts and stops them at
         # each authorisation's bounds.
         app.state.platform.start_gate()
+        from veilleur.api.rest_retention import scheduler
+
+        scheduler(app).start()  # the scheduled retention purge (SPEC S8), on its own thread
     except BaseException:
         with contextlib.suppress(Exception):
             app.state.platform.close()
@@ -273,6 +281,11 @@ def serve(
     secure_cookies: Annotated[
         bool, typer.Option(help="Session cookie only over HTTPS (behind a TLS proxy).")
     ] = False,
+    images_days: retention_options.ImagesDays = None,
+    signals_days: retention_options.SignalsDays = None,
+    journal_days: retention_options.JournalDays = None,
+    statistics_days: retention_options.StatisticsDays = None,
+    purge_every: retention_options.PurgeEvery = None,
 ) -> None:
     """Run the platform: live cameras, signal store, REST API and operator console."""
     from veilleur import store
@@ -291,8 +304,12 @@ def serve(
         port=port,
         secure_cookies=secure_cookies,
         metrics_token=os.environ.get("VEILLEUR_METRICS_TOKEN") or None,
+        retention=retention_options.retention_settings(
+            images_days, signals_days, journal_days, statistics_days, purge_every
+        ),
     )
     _logging()
+    out.print(retention_options.periods_line(settings.retention), highlight=False)
     server = build_server(settings, site)
     first = ensure_first_administrator(settings)
     if first:

@@ -463,3 +463,35 @@ def test_a_failing_purge_is_shown_and_the_scheduler_goes_on(tmp_path: Path) -> N
     assert scheduler.running  # the thread lives on for the next run
     scheduler.stop()
     assert not scheduler.running
+
+
+def test_serve_refuses_a_journal_period_under_six_months(tmp_path: Path) -> None:
+    config = Path(__file__).parents[2] / "examples" / "pets_s2l1.yaml"
+    result = CliRunner().invoke(
+        cli_app,
+        ["serve", "--config", str(config), "--data-dir", str(tmp_path), "--journal-days", "90"],
+    )
+    assert result.exit_code == 2
+    assert "--journal-days" in result.output and "183" in result.output
+
+
+def test_the_server_runs_the_scheduler_and_stops_it(tmp_path: Path) -> None:
+    from veilleur.api import ServerSettings
+    from veilleur.api.rest_retention import scheduler
+    from veilleur.cli_server import build_server
+    from veilleur.config import parse_config
+
+    settings = ServerSettings(
+        data_dir=tmp_path,
+        database_url=store.default_url(tmp_path),
+        retention=RetentionSettings(images_days=3, purge_every_s=600),
+    )
+    server = build_server(
+        settings, parse_config({"cameras": {"plaza": {"source": "/no/such.mp4"}}}, "<test>")
+    )
+    try:
+        sched = scheduler(server.app)
+        assert sched.running and sched.retention.images_days == 3
+    finally:
+        server.close()
+    assert not sched.running
