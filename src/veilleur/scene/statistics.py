@@ -154,6 +154,11 @@ class StatisticsAggregator:
             b.present_max[subject] = max(b.present_max[subject], n)
         return closed
 
+    def new_scene(self) -> None:
+        """A new recording (a new tracker) starts: forget which track was in which zone, as
+        its ids start afresh; the bucket in progress goes on."""
+        self._inside = {}
+
     def flush(self, scene: Scene | None = None) -> list[StatisticRow]:
         """Rows of the bucket in progress (a partial bucket), which is then forgotten."""
         if self._bucket is None:
