@@ -1,5 +1,6 @@
 """`veilleur journal verify|export`: check the tamper-evident journal and hand it to an auditor
-(SPEC S7, docs/journal.md)."""
+(SPEC S7, docs/journal.md); after a retention purge both start at its checkpoint
+(docs/retention.md)."""
 
 from __future__ import annotations
 
@@ -117,5 +118,11 @@ def export(
     result = _with_session(url, lambda s: journal.export(s, out_file))
     out.print(f"wrote {result.entries} entries to {out_file}", highlight=False)
     out.print(f"head: entry {result.head_id} {result.head_hash}", highlight=False)
+    if result.checkpoint is not None:
+        out.print(
+            f"starts after the retention checkpoint of entry {result.checkpoint.upto_id} "
+            f"{result.checkpoint.upto_hash} (entries up to it were purged, docs/retention.md)",
+            highlight=False,
+        )
     if not result.ok:
         _report(result)

@@ -372,6 +372,10 @@ def test_an_export_after_a_purge_verifies_offline(
     assert {(5, "link"), (4, "checkpoint")} <= _kinds(journal.verify_file(edited))
 
     runner = CliRunner()
+    again = tmp_path / "again.jsonl"
+    ok = runner.invoke(cli_app, ["journal", "export", "--database", db_url, "--out", str(again)])
+    assert ok.exit_code == 0, ok.output
+    assert "starts after the retention checkpoint of entry 4" in ok.output
     ok = runner.invoke(cli_app, ["journal", "verify", "--file", str(path)])
     assert ok.exit_code == 0, ok.output
     assert "after retention checkpoint 4" in ok.output
