@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,6 +40,7 @@ from live_cameras import live_site, make_clip  # noqa: E402
 from veilleur import store  # noqa: E402
 from veilleur.api import ServerSettings  # noqa: E402
 from veilleur.cli_server import DEMO_PASSWORD, build_server, ensure_demo_accounts  # noqa: E402
+from veilleur.config import SiteConfig  # noqa: E402
 
 CHROMIUM = os.environ.get("VEILLEUR_CHROMIUM", "/usr/bin/chromium")
 
@@ -77,6 +78,30 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, 100 * q, method="nearest"))
 
 
+def authorise(url: str, site: SiteConfig) -> None:
+    """Live processing runs only inside an authorisation (SPEC §4): one for the bench's
+    cameras and their situations, for the hour."""
+    from veilleur.compliance.authorisations import AuthorisationInput
+
+    now = datetime.now(UTC)
+    situations = sorted(
+        {sid for cam in site.cameras.values() for sid, s in cam.situations.items() if s.enabled}
+    )
+    data = AuthorisationInput(
+        reference="bench — not a real decision", issuer="bench", controller="bench",
+        rights_contact="not applicable", served_kind="transport_network",
+        served_name="signal latency bench", perimeter="generated clips",
+        cameras=sorted(site.cameras), situations=situations, recipient_services=["bench"],
+        starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
+    )  # fmt: skip
+    engine = store.make_engine(url)
+    try:
+        with store.session_factory(engine)() as s:
+            store.create_authorisation(s, data, actor="bench")
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("-n", "--cameras", type=int, default=8)
@@ -94,6 +119,7 @@ def main() -> None:
     settings = ServerSettings(data_dir=tmp, database_url=url, port=free_port())
     store.upgrade(url)
     ensure_demo_accounts(settings)
+    authorise(url, site)
     server = build_server(settings, site, loop_files=True)
     uv = uvicorn.Server(
         uvicorn.Config(server.app, host="127.0.0.1", port=settings.port, log_level="warning")

@@ -84,7 +84,8 @@ def live(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]
     with store.session_factory(engine)() as s:
         store.upsert_camera(s, DEMO_CAMERA, site.cameras[DEMO_CAMERA], processing=False)
     engine.dispose()
-    server = build_server(settings, site, loop_files=True)
+    # As `veilleur demo`: a demo authorisation lets the camera's situations run live (SPEC §4).
+    server = build_server(settings, site, loop_files=True, demo_authorisation=DEMO_CAMERA)
     ensure_demo_accounts(settings)
     config = uvicorn.Config(
         server.app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
