@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from veilleur import store
@@ -101,4 +102,48 @@ def statistics_parquet(rows: Iterable[dict[str, Any]], path: Path | None = None)
     data: bytes = sink.getvalue().to_pybytes()
     if path is not None:
         path.write_bytes(data)
+    return data
+
+
+# --- what the pages and the API show ------------------------------------------------------
+
+MAX_EXPORT_ROWS = store.statistics.MAX_STATISTICS_ROWS
+
+
+def visible_cameras(db: Session, service: str | None) -> set[str] | None:
+    """Names of the cameras an account of `service` sees (SPEC S9); None: all (unscoped)."""
+    if service is None:
+        return None
+    rows = db.execute(select(store.Camera.name, store.Camera.services))
+    return {name for name, services in rows if service in (services or [])}
+
+
+def cameras_in_mode(db: Session, mode: str, visible: set[str] | None) -> list[str]:
+    """The visible cameras whose stored configuration is in `mode`."""
+    return sorted(
+        row.name
+        for row in store.list_cameras(db)
+        if (row.config or {}).get("mode", "live") == mode
+        and (visible is None or row.name in visible)
+    )
+
+
+def in_scope(camera: str | None, visible: set[str] | None) -> bool:
+    return camera is None or visible is None or camera in visible
+
+
+def statistics_export(
+    db: Session,
+    actor: str,
+    fmt: str,
+    rows: list[dict[str, Any]],
+    filters: Mapping[str, Any],
+) -> bytes:
+    """The rows as CSV or Parquet, journaled `statistics.exported` (format, filters, row
+    count) in the same transaction, before the file is handed over."""
+    data = statistics_csv(rows) if fmt == "csv" else statistics_parquet(rows)
+    details = {"format": fmt, "rows": len(rows)}
+    details.update({k: _plain(v) for k, v in filters.items() if v is not None})
+    store.journal_append(db, actor, "statistics.exported", "statistics", details)
+    db.commit()
     return data
