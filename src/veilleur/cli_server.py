@@ -178,11 +178,15 @@ def build_server(
             if wanted:
                 ensure_demo_authorisation(s, demo_authorisation, wanted)
     bus = SignalBus()
+    from veilleur.api.modes import StatisticsRecorder
+
     # on_signal runs on a supervisor thread: commit, then hand to the event loop via the bus.
     recorder = SignalRecorder(sessions, settings.data_dir, bus)
     supervisor = Supervisor(
         site.model_copy(update={"cameras": cameras}),
         on_signal=recorder,
+        # Cameras in statistics mode: their aggregates per bucket go to the store only.
+        on_statistics=StatisticsRecorder(sessions),
         realtime_files=realtime_files,
         loop_files=loop_files,
     )
