@@ -171,3 +171,23 @@ def test_exports_are_journaled(env: Env) -> None:
     with env.sessions() as s:
         n = sum(1 for e in s.query(store.JournalEntry).all() if e.action == "statistics.exported")
     assert n == 2
+
+
+def test_administrators_switch_the_mode_on_the_camera_page(env: Env) -> None:
+    admin = env.client("administrator")
+    page = admin.get("/cameras/live")
+    assert page.status_code == 200 and 'name="mode"' in page.text
+    form = {"source": "live.mp4", "analysis_fps": "5", "mode": "statistics"}
+    r = admin.post("/cameras/live/source", data=form, follow_redirects=False)
+    assert r.status_code == 303
+    assert admin.get("/api/cameras/live").json()["config"]["mode"] == "statistics"
+    bad = admin.post("/cameras/live/source", data={"source": "live.mp4", "analysis_fps": "5",
+                                                   "mode": "secret"})  # fmt: skip
+    assert bad.status_code == 422 and "mode" in bad.text
+    assert admin.get("/api/cameras/live").json()["config"]["mode"] == "statistics"
+    # Without the field (an older form), the mode is kept.
+    admin.post("/cameras/live/source", data={"source": "live.mp4", "analysis_fps": "4"})
+    assert admin.get("/api/cameras/live").json()["config"]["mode"] == "statistics"
+    sup = env.client("supervisor")
+    r = sup.post("/cameras/live/source", data={"source": "x", "analysis_fps": "5", "mode": "live"})
+    assert r.status_code == 403

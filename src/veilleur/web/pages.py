@@ -543,12 +543,15 @@ def camera_source(
     db: Db,
     source: Annotated[str, Form()],
     analysis_fps: Annotated[str, Form()],
+    mode: Annotated[str | None, Form()] = None,
 ) -> Response:
     camera_or_404(db, caller, name)
 
     def change(d: dict[str, Any]) -> None:
         d["source"] = source.strip()
         d["analysis_fps"] = analysis_fps
+        if mode is not None:  # live, calibration or statistics (docs/modes.md)
+            d["mode"] = mode
 
     try:
         _plat(request).update_camera(db, name, change, actor=caller.username)
