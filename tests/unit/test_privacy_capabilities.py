@@ -353,3 +353,10 @@ def test_signals_stream_and_journal_export_carry_no_track_id(env: Env) -> None:
     actions = {line.get("action") for line in lines}
     assert {"signal.recorded", "signal.qualified", "camera.created"} <= actions
     assert track_keys(all_keys(lines)) == []
+
+
+def test_the_privacy_doc_lists_the_capabilities_that_do_not_exist() -> None:
+    doc = (PACKAGE.parents[1] / "docs" / "privacy.md").read_text(encoding="utf-8")
+    assert "## The capabilities that do not exist" in doc
+    for item in absent.ABSENT:
+        assert f"| {item.capability} | {item.checked_by} |" in doc, item.capability
