@@ -369,6 +369,9 @@ def test_an_operator_scoped_to_other_cameras_sees_nothing_of_this_one(env: Env) 
     assert "plaza" in west.get("/dashboard").text
     # Unscoped accounts (the demo's) see every camera.
     assert len(env.client("operator").get("/api/cameras").json()) == 2
+    # Operational metrics name every camera: not for a scoped account.
+    assert olga.get("/metrics").status_code == 403
+    assert env.client("operator").get("/metrics").status_code == 200
 
 
 def test_a_scoped_supervisor_stops_only_their_cameras(env: Env) -> None:

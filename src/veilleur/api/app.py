@@ -126,11 +126,17 @@ def create_app(
         request: Request, caller: Annotated[Caller | None, Depends(current_caller)]
     ) -> Response:
         """Prometheus metrics: per camera fps, lag, drops, detector time, queue depth,
-        restarts. Needs a console session, or `Authorization: Bearer <metrics_token>`."""
+        restarts. Needs a console session of an account without a service, or
+        `Authorization: Bearer <metrics_token>`."""
         token = settings.metrics_token
         sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if caller is None and not (token and hmac.compare_digest(token.encode(), sent.encode())):
             raise LoginRequired
+        if caller is not None and caller.service is not None:
+            # Per-camera figures of every service: not for an account scoped to one (S9).
+            raise Forbidden(
+                "the metrics cover every camera: they need an account without a service"
+            )
         from veilleur.runtime import metrics as runtime_metrics
 
         body, content_type = runtime_metrics.render()
