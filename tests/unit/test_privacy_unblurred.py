@@ -129,3 +129,7 @@ def test_the_console_control_is_shown_only_to_privileged_accounts(env: Env, plaz
     assert "data-unblurred" not in wall and "unblurred-dialog" not in wall
     admin = env.client("administrator")
     assert "data-unblurred" not in admin.get(f"/cameras/{plaza}").text
+    granted = login(env, "ada", "administrator", may_view_unblurred=True)
+    page = granted.get(f"/cameras/{plaza}").text
+    assert f'data-unblurred="{plaza}"' in page and 'src="/static/unblurred.js"' in page
+    assert granted.get("/static/unblurred.js").status_code == 200
