@@ -114,7 +114,8 @@ def check_scope(role: str, service: str | None) -> None:
     of any role, as created before services existed."""
     if service is None and role not in UNSCOPED_ROLES:
         raise ValueError(
-            f"{'an' if role[0] in 'aeiou' else 'a'} {role} account needs a service (it sees only that service's cameras); "
+            f"{'an' if role[0] in 'aeiou' else 'a'} {role} account needs a service "
+            "(it sees only that service's cameras); "
             f"only {' and '.join(UNSCOPED_ROLES)} accounts may have none"
         )
 
