@@ -192,6 +192,7 @@ def build_server(
     )
     try:
         app = create_app(settings, supervisor, bus=bus, sessions=sessions)
+        recorder.authorised = app.state.platform.is_authorised
         # Starts the cameras an active authorisation allows, then starts and stops them at
         # each authorisation's bounds.
         app.state.platform.start_gate()

@@ -155,22 +155,31 @@ class Env:
             return row.id
 
     def signal(self, camera: str = "plaza", situation: str = "zone_intrusion") -> int:
-        """Store a signal through the supervisor's `on_signal` path; returns its id."""
-        event = SignalEvent(
-            signal=Signal(
-                situation=situation, camera=camera, zone="lawn", start_s=3.0, end_s=4.0,
-                frame=20, bbox=(0.1, 0.5, 0.2, 0.8), confidence=0.82, model="yolox-nano",
-                config_version="abc123",
-            ),
-            snapshot_jpeg=jpeg(),
-            clip_mp4=None,
-            known_limits="People on the lawn edge may be counted inside.",
-            wall_time=datetime.now(UTC),
-        )  # fmt: skip
-        self.recorder(event)
+        """Store a signal through the supervisor's `on_signal` path, under an authorisation
+        (recorded here if none covers it yet); returns its id."""
+        if not self.platform.is_authorised(camera, situation):
+            self.authorise([camera], [situation])
+        refused = self.recorder.refused
+        self.recorder(signal_event(camera, situation))
         assert self.recorder.failures == 0
+        assert self.recorder.refused == refused, f"no authorisation covers {camera}/{situation}"
         with self.sessions() as s:
             return store.list_signals(s, limit=1)[0].id
+
+
+def signal_event(camera: str = "plaza", situation: str = "zone_intrusion") -> SignalEvent:
+    """A live signal as a camera process sends it, recognised now."""
+    return SignalEvent(
+        signal=Signal(
+            situation=situation, camera=camera, zone="lawn", start_s=3.0, end_s=4.0,
+            frame=20, bbox=(0.1, 0.5, 0.2, 0.8), confidence=0.82, model="yolox-nano",
+            config_version="abc123",
+        ),
+        snapshot_jpeg=jpeg(),
+        clip_mp4=None,
+        known_limits="People on the lawn edge may be counted inside.",
+        wall_time=datetime.now(UTC),
+    )  # fmt: skip
 
 
 def make_env(db_url: str, data_dir: Path) -> Iterator[Env]:
@@ -183,7 +192,9 @@ def make_env(db_url: str, data_dir: Path) -> Iterator[Env]:
     sup = RecordingSupervisor()
     settings = ServerSettings(data_dir=data_dir, database_url=db_url, metrics_token="scrape-me")
     app = create_app(settings, sup, bus=bus, sessions=sessions)  # type: ignore[arg-type]
-    env = Env(app, settings, sessions, bus, sup, SignalRecorder(sessions, data_dir, bus), data_dir)
+    # Wired as `veilleur serve` wires it: live signals outside an authorisation are dropped.
+    recorder = SignalRecorder(sessions, data_dir, bus, authorised=app.state.platform.is_authorised)
+    env = Env(app, settings, sessions, bus, sup, recorder, data_dir)
     try:
         yield env
     finally:

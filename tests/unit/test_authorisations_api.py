@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import PLAZA, Env, make_env
+from api_helpers import PLAZA, Env, make_env, signal_event
 from argon2 import PasswordHasher
 
+from veilleur import store
 from veilleur.compliance import journal
 from veilleur.store import auth as store_auth
 
@@ -393,3 +394,19 @@ def test_console_create_revoke_and_list(cameras: Env) -> None:
     assert env.supervisor.running == set()
     detail = admin.get(f"/authorisations/{aid}").text
     assert "revoked" in detail and "Festival cancelled" in detail
+
+
+def test_the_signal_path_drops_a_live_signal_no_authorisation_covers(cameras: Env) -> None:
+    # The gate keeps unauthorised processing from running; should a signal still arrive (a
+    # camera process mid-restart), the recorder drops it: nothing stored, nothing shown.
+    env = cameras
+    admin = env.client("administrator")
+    assert admin.post("/api/authorisations", json=body()).status_code == 201
+    env.signal("plaza", "zone_intrusion")
+    for camera, situation in (("plaza", "wrong_way"), ("gate", "zone_intrusion")):
+        env.recorder(signal_event(camera, situation))
+    assert env.recorder.refused == 2 and env.recorder.failures == 0
+    with env.sessions() as s:
+        assert [(r.camera, r.situation) for r in store.list_signals(s)] == [
+            ("plaza", "zone_intrusion")
+        ]

@@ -168,11 +168,23 @@ class SignalRecorder:
     committed signal to each stream's event loop.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], data_dir: Path, bus: SignalBus) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        data_dir: Path,
+        bus: SignalBus,
+        *,
+        authorised: Callable[[str, str, datetime], bool] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.data_dir = data_dir
         self.bus = bus
+        self.authorised = authorised
+        """`Platform.is_authorised`, once the platform exists: a live signal outside every
+        active authorisation is dropped (the gate keeps such processing from running at all;
+        this is the last defence, SPEC §4)."""
         self.failures = 0
+        self.refused = 0
 
     def __call__(self, event: SignalEvent) -> None:
         try:
@@ -180,6 +192,14 @@ class SignalRecorder:
                 if self.calibrating(s, event):
                     # Calibration (SPEC §2): kept for tuning, never a signal, never live.
                     store.record_calibration(s, event, self.data_dir)
+                    return
+                sig = event.signal
+                if self.authorised is not None and not self.authorised(
+                    sig.camera, sig.situation, event.wall_time
+                ):
+                    self.refused += 1
+                    log.warning("dropped a %s signal of camera %s: no active authorisation "
+                                "covered it", sig.situation, sig.camera)  # fmt: skip
                     return
                 row = store.record_signal(s, event, self.data_dir)
                 payload = signal_json(row)

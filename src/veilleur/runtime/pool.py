@@ -236,10 +236,21 @@ class PoolClient:
 
     def _connection(self) -> Connection:
         if self._conn is None:
-            try:
-                conn = Client(self.address, family="AF_UNIX", authkey=self.authkey)
-            except (OSError, EOFError) as exc:
-                raise PoolUnavailable(f"the detector pool is not reachable ({exc})") from None
+            # A camera spawned with its pool may get here before the pool listens: wait for
+            # the socket a while (pool start-up imports take a second or two on a busy machine).
+            deadline = time.monotonic() + self.timeout_s
+            while True:
+                try:
+                    conn = Client(self.address, family="AF_UNIX", authkey=self.authkey)
+                    break
+                except (FileNotFoundError, ConnectionRefusedError) as exc:
+                    if time.monotonic() >= deadline:
+                        raise PoolUnavailable(
+                            f"the detector pool is not reachable ({exc})"
+                        ) from None
+                    time.sleep(0.05)
+                except (OSError, EOFError) as exc:
+                    raise PoolUnavailable(f"the detector pool is not reachable ({exc})") from None
             self._conn = conn
             try:
                 for name, kwargs in self._builds.values():  # a restarted pool knows nothing yet
