@@ -152,7 +152,7 @@ def test_technical_file_models_cameras_limits_and_evaluation(
     assert "veilleur evaluate" in md and "--evaluation PATH" in md
     for spec in registry.MODELS.values():
         assert spec.sha256 in md and spec.filename in md
-    assert "### gare-nord" in md and "min_duration_s=1.5" in md and "zones=[\"quai\"]" in md
+    assert "### gare-nord" in md and "min_duration_s=1.5" in md and 'zones=["quai"]' in md
     assert known_limits("fire_start") and known_limits("fire_start") in md  # type: ignore[operator]
 
     # A real evaluation run's figures.json goes in as it was measured.

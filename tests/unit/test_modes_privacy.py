@@ -115,7 +115,9 @@ def test_veilleur_stats_writes_aggregates_only(
     written = sorted(p.name for p in out.iterdir())
     assert written[:2] == ["chart-1.svg", "chart-2.svg"]
     assert set(written) - {p for p in written if p.startswith("chart-")} == {
-        "index.html", "statistics.csv", "statistics.parquet"
+        "index.html",
+        "statistics.csv",
+        "statistics.parquet",
     }
     assert not media_files(out)
     assert [p.name for p in media_files(clips)] == ["walk.mp4"]

@@ -48,8 +48,7 @@ class Rows:
 
 def media_files(*dirs: Path) -> list[Path]:
     return [
-        p for d in dirs if d.exists() for p in d.rglob("*")
-        if p.suffix.lower() in MEDIA_SUFFIXES
+        p for d in dirs if d.exists() for p in d.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES
     ]
 
 
@@ -138,9 +137,7 @@ def test_statistics_mode_sends_counts_only(clip_dir: Path, supervisors: list) ->
 def test_calibration_mode_tags_its_events(clip_dir: Path, supervisors: list) -> None:
     inbox = Inbox()
     site = site_for({"c": clip_dir / "walk.mp4"}, mode="calibration")
-    sup = Supervisor(
-        site, on_signal=inbox, realtime_files=False, detector_factory=blob_factory
-    )
+    sup = Supervisor(site, on_signal=inbox, realtime_files=False, detector_factory=blob_factory)
     supervisors.append(sup)
     sup.start()
     events = inbox.wait(1, timeout=30)

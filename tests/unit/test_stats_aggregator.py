@@ -56,7 +56,11 @@ def tracked(people: dict[int, float], cls: int = PERSON) -> Detections:
 
 
 def run(
-    cfg: CameraConfig, frames: list[dict[int, float]], *, fps: float = 5, bucket_s: int = 60,
+    cfg: CameraConfig,
+    frames: list[dict[int, float]],
+    *,
+    fps: float = 5,
+    bucket_s: int = 60,
     cls: int = PERSON,
 ) -> list[StatisticRow]:
     scene = Scene("cam", cfg, min_hits=1)
@@ -72,8 +76,7 @@ def run(
 
 def value(rows: list[StatisticRow], metric: str, subject: str, direction: str = "") -> float:
     found = [
-        r.value for r in rows
-        if (r.metric, r.subject, r.direction) == (metric, subject, direction)
+        r.value for r in rows if (r.metric, r.subject, r.direction) == (metric, subject, direction)
     ]
     assert len(found) == 1, (metric, subject, direction, found)
     return found[0]
@@ -82,8 +85,13 @@ def value(rows: list[StatisticRow], metric: str, subject: str, direction: str = 
 def test_entries_and_occupancy() -> None:
     # Person 1 walks into the right half and stays; person 2 stays on the left;
     # person 3 is in the right half from the start (an entry too: it came into view there).
-    frames = [{1: 80, 2: 20, 3: 150}, {1: 95, 2: 20, 3: 150}, {1: 120, 2: 20, 3: 150},
-              {1: 130, 2: 20}, {1: 140, 2: 20}]
+    frames = [
+        {1: 80, 2: 20, 3: 150},
+        {1: 95, 2: 20, 3: 150},
+        {1: 120, 2: 20, 3: 150},
+        {1: 130, 2: 20},
+        {1: 140, 2: 20},
+    ]
     rows = run(camera(), frames)
     assert value(rows, "zone_entries", "right") == 2
     assert value(rows, "occupancy_max", "right") == 2
@@ -163,11 +171,17 @@ def test_bucket_alignment_and_naive_time_refused() -> None:
 def test_statistics_site_switches_situations_off() -> None:
     from veilleur.config import parse_config
 
-    site = parse_config({"cameras": {"cam": {
-        "source": "x.mp4",
-        "zones": {"z": {"polygon": [[0, 0], [1, 0], [1, 1]]}},
-        "situations": {"zone_intrusion": {"enabled": True, "zones": ["z"]}},
-    }}})
+    site = parse_config(
+        {
+            "cameras": {
+                "cam": {
+                    "source": "x.mp4",
+                    "zones": {"z": {"polygon": [[0, 0], [1, 0], [1, 1]]}},
+                    "situations": {"zone_intrusion": {"enabled": True, "zones": ["z"]}},
+                }
+            }
+        }
+    )
     quiet = statistics_site(site, "cam")
     assert not any(c.enabled for _, c in quiet.cameras["cam"].situations.items())
     assert quiet.cameras["cam"].zones == site.cameras["cam"].zones
