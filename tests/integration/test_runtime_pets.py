@@ -66,7 +66,7 @@ def test_two_cameras_share_the_pool_and_send_blurred_signals(
     assert sig.model == "yolox-nano+bytetrack"
     # Nothing but the signal's fields: no track id anywhere.
     assert {f.name for f in dataclasses.fields(ev)} == {
-        "signal", "snapshot_jpeg", "clip_mp4", "known_limits", "wall_time",
+        "signal", "snapshot_jpeg", "clip_mp4", "known_limits", "wall_time", "mode",
     }  # fmt: skip
     assert set(sig.to_dict()) == {
         "situation", "camera", "zone", "start_s", "end_s", "frame", "bbox", "confidence",
