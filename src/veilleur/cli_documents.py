@@ -12,6 +12,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from veilleur.cli_retention import (
+    ImagesDays,
+    JournalDays,
+    SignalsDays,
+    StatisticsDays,
+    retention_settings,
+)
+
 if TYPE_CHECKING:
     from veilleur.api.settings import RetentionSettings
 
@@ -34,14 +42,6 @@ DataDir = Annotated[
 Format = Annotated[
     str | None, typer.Option("--format", "-f", help="One format only (default: all of them).")
 ]
-Retention = Annotated[
-    Path | None,
-    typer.Option(
-        "--retention",
-        help="YAML file of the retention settings the server runs with (keys of "
-        "`retention` in docs/documents.md); default: the server's defaults.",
-    ),
-]
 Actor = Annotated[
     str | None,
     typer.Option("--actor", help="Name journaled as the author (default: cli:<login>)."),
@@ -51,29 +51,6 @@ Actor = Annotated[
 def _fail(message: str) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(2)
-
-
-def _retention(path: Path | None) -> RetentionSettings:
-    import yaml
-    from pydantic import ValidationError
-
-    from veilleur.api.settings import RetentionSettings
-
-    if path is None:
-        return RetentionSettings()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if isinstance(data, dict) and set(data) == {"retention"}:
-            data = data["retention"]
-        return RetentionSettings.model_validate(data)
-    except (OSError, yaml.YAMLError) as exc:
-        raise _fail(f"{path}: {exc}") from None
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise _fail(f"{path}: {problems}") from None
 
 
 def _date(value: str | None, name: str) -> datetime | None:
@@ -91,7 +68,7 @@ def _write(
     output: Path,
     database: str | None,
     data_dir: Path,
-    retention: Path | None,
+    retention: RetentionSettings | None,
     actor: str | None,
     *,
     evaluation: Path | None = None,
@@ -101,10 +78,11 @@ def _write(
     until: datetime | None = None,
 ) -> None:
     from veilleur import store
+    from veilleur.api.settings import RetentionSettings
     from veilleur.cli_journal import _url
     from veilleur.compliance import documents
 
-    sources = documents.Sources(retention=_retention(retention), evaluation=evaluation)
+    sources = documents.Sources(retention=retention or RetentionSettings(), evaluation=evaluation)
     formats = [fmt] if fmt else list(documents.FORMATS.get(kind, ()))
     try:
         for f in formats:
@@ -139,11 +117,15 @@ def notice(
     output: Out,
     fmt: Format = None,
     database: Database = None,
-    data_dir: DataDir = Path("data"),
-    retention: Retention = None,
+    data_dir: DataDir = Path("veilleur-data"),
+    images_days: ImagesDays = None,
+    signals_days: SignalsDays = None,
+    journal_days: JournalDays = None,
+    statistics_days: StatisticsDays = None,
     actor: Actor = None,
 ) -> None:
     """The public information notice of an authorisation (HTML and PDF)."""
+    retention = retention_settings(images_days, signals_days, journal_days, statistics_days)
     _write("notice", fmt, output, database, data_dir, retention, actor,
            authorisation_id=authorisation_id)  # fmt: skip
 
@@ -153,11 +135,15 @@ def records(
     output: Out,
     fmt: Format = None,
     database: Database = None,
-    data_dir: DataDir = Path("data"),
-    retention: Retention = None,
+    data_dir: DataDir = Path("veilleur-data"),
+    images_days: ImagesDays = None,
+    signals_days: SignalsDays = None,
+    journal_days: JournalDays = None,
+    statistics_days: StatisticsDays = None,
     actor: Actor = None,
 ) -> None:
     """Records of processing activities, GDPR art. 30 (HTML and Markdown)."""
+    retention = retention_settings(images_days, signals_days, journal_days, statistics_days)
     _write("records", fmt, output, database, data_dir, retention, actor)
 
 
@@ -174,7 +160,7 @@ def technical(
     ] = None,
     fmt: Format = None,
     database: Database = None,
-    data_dir: DataDir = Path("data"),
+    data_dir: DataDir = Path("veilleur-data"),
     actor: Actor = None,
 ) -> None:
     """The technical file: models, versions, thresholds, known limits, accuracy (HTML and
@@ -192,7 +178,7 @@ def accountability(
     until: Annotated[str | None, typer.Option(help="Last day (included), YYYY-MM-DD.")] = None,
     fmt: Format = None,
     database: Database = None,
-    data_dir: DataDir = Path("data"),
+    data_dir: DataDir = Path("veilleur-data"),
     actor: Actor = None,
 ) -> None:
     """Figures from the operators' qualifications per situation, camera and period (HTML and

@@ -321,12 +321,9 @@ def test_cli_writes_every_format_and_journals(db_url: str, tmp_path: Path) -> No
         with store.session_factory(engine)() as s:
             auth_id = authorisation(s).id
         runner = CliRunner()
-        retention = tmp_path / "retention.yaml"
-        retention.write_text("retention:\n  images_days: 5\n")
         out = tmp_path / "docs"
         base = ["--out", str(out), "--database", db_url, "--actor", "dpo"]
-        r = runner.invoke(app, ["documents", "notice", str(auth_id), *base,
-                                "--retention", str(retention)])  # fmt: skip
+        r = runner.invoke(app, ["documents", "notice", str(auth_id), *base, "--images-days", "5"])
         assert r.exit_code == 0, r.output
         html = next(out.glob("notice-*.html")).read_text()
         assert "5 days" in html and "2026-PP-0142" in html
@@ -338,9 +335,8 @@ def test_cli_writes_every_format_and_journals(db_url: str, tmp_path: Path) -> No
         # Bad input: a clear error, nothing written, nothing journaled.
         r = runner.invoke(app, ["documents", "notice", "77", *base])
         assert r.exit_code == 2 and "no authorisation 77" in r.output
-        retention.write_text("retention:\n  journal_days: 10\n")
-        r = runner.invoke(app, ["documents", "records", *base, "--retention", str(retention)])
-        assert r.exit_code == 2 and "journal_days" in r.output
+        r = runner.invoke(app, ["documents", "records", *base, "--journal-days", "10"])
+        assert r.exit_code == 2 and "--journal-days" in r.output
         r = runner.invoke(app, ["documents", "accountability", *base, "--period", "year"])
         assert r.exit_code == 2 and "--period" in r.output
         with store.session_factory(engine)() as s:
