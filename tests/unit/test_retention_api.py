@@ -115,3 +115,18 @@ def test_the_page_purges_now_and_shows_it(env: Env) -> None:
     with env.sessions() as s:
         purges = journal.query(s, action="retention.purged")
         assert [e.actor for e in purges] == ["administrator"]
+
+
+def test_the_journal_page_says_the_chain_starts_at_a_checkpoint(env: Env) -> None:
+    from veilleur.api.settings import RetentionSettings
+    from veilleur.compliance.retention import purge
+
+    auditor = env.client("auditor")  # its login is journaled: entries to purge
+    # A purge a year and more from now cuts the journal, leaving a checkpoint.
+    report = purge(env.sessions, env.data_dir, RetentionSettings(), utcnow() + timedelta(days=400))
+    assert report.counts["journal"] > 0
+    page = auditor.get("/journal")
+    assert page.status_code == 200
+    status = page.text[page.text.index('id="chain-status"') :]
+    status = status[: status.index("</p>")]
+    assert "Chain intact" in status and "after the retention checkpoint at entry" in status
