@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from veilleur import store
+from veilleur.api.platform import signal_fields
 from veilleur.scene.statistics import COLUMNS
 
 log = logging.getLogger(__name__)
@@ -42,18 +43,7 @@ class StatisticsRecorder:
 def calibration_json(row: store.CalibrationRecord) -> dict[str, Any]:
     """A would-be signal as the API sends it (nothing about who)."""
     return {
-        "id": row.id,
-        "situation": row.situation,
-        "camera": row.camera,
-        "zone": row.zone,
-        "start_s": row.start_s,
-        "end_s": row.end_s,
-        "frame": row.frame,
-        "bbox": list(row.bbox),
-        "confidence": row.confidence,
-        "model": row.model,
-        "config_version": row.config_version,
-        "occurred_at": row.occurred_at.isoformat(),
+        **signal_fields(row),
         "snapshot_url": f"/api/calibration/{row.id}/snapshot.jpg" if row.snapshot_path else None,
     }
 

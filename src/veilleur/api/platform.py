@@ -107,9 +107,9 @@ def media_url(signal_id: int, kind: str) -> str:
     return f"/api/signals/{signal_id}/{'snapshot.jpg' if kind == 'snapshot' else 'clip.mp4'}"
 
 
-def signal_json(row: store.SignalRow) -> dict[str, Any]:
-    """A stored signal as the API and the live stream send it (SPEC S3: nothing about who)."""
-    review = row.review
+def signal_fields(row: store.SignalRow | store.CalibrationRecord) -> dict[str, Any]:
+    """What a signal, or a would-be one of the calibration mode, says (SPEC S3: what, where,
+    when, how sure, which model and configuration; nothing about who)."""
     return {
         "id": row.id,
         "situation": row.situation,
@@ -122,8 +122,16 @@ def signal_json(row: store.SignalRow) -> dict[str, Any]:
         "confidence": row.confidence,
         "model": row.model,
         "config_version": row.config_version,
-        "known_limits": row.known_limits,
         "occurred_at": row.occurred_at.isoformat(),
+    }
+
+
+def signal_json(row: store.SignalRow) -> dict[str, Any]:
+    """A stored signal as the API and the live stream send it (SPEC S3: nothing about who)."""
+    review = row.review
+    return {
+        **signal_fields(row),
+        "known_limits": row.known_limits,
         "state": row.state,
         "snapshot_url": media_url(row.id, "snapshot") if row.snapshot_path else None,
         "clip_url": media_url(row.id, "clip") if row.clip_path else None,

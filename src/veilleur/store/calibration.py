@@ -16,7 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from veilleur.store.models import CalibrationRecord
-from veilleur.store.signals import MEDIA_DIR, SignalEventLike, _check_event, _write_atomic
+from veilleur.store.signals import (
+    MEDIA_DIR,
+    SignalEventLike,
+    _check_event,
+    _write_atomic,
+    filter_signal_like,
+)
 
 MAX_CALIBRATION_LIST = 1000
 
@@ -72,17 +78,10 @@ def _filtered(
     since: datetime | None,
     until: datetime | None,
 ) -> Any:
-    if camera is not None:
-        stmt = stmt.where(CalibrationRecord.camera == camera)
-    if cameras is not None:
-        stmt = stmt.where(CalibrationRecord.camera.in_(sorted(cameras)))
-    if situation is not None:
-        stmt = stmt.where(CalibrationRecord.situation == situation)
-    if since is not None:
-        stmt = stmt.where(CalibrationRecord.occurred_at >= since)
-    if until is not None:
-        stmt = stmt.where(CalibrationRecord.occurred_at < until)
-    return stmt
+    return filter_signal_like(
+        stmt, CalibrationRecord, camera=camera, cameras=cameras, situation=situation,
+        since=since, until=until,
+    )  # fmt: skip
 
 
 def list_calibration(

@@ -25,7 +25,14 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from veilleur.config.common import SITUATION_IDS
 from veilleur.store.journal import SYSTEM
 from veilleur.store.journal import append as journal_append
-from veilleur.store.models import SIGNAL_STATES, VERDICTS, Review, SignalRow, User
+from veilleur.store.models import (
+    SIGNAL_STATES,
+    VERDICTS,
+    CalibrationRecord,
+    Review,
+    SignalRow,
+    User,
+)
 
 MEDIA_DIR = "media"
 MAX_LIST_LIMIT = 1000
@@ -184,26 +191,35 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
     return row
 
 
-def _filtered(
-    stmt: Select[Any],
+def filter_signal_like(
+    stmt: Any,
+    model: type[SignalRow] | type[CalibrationRecord],
     *,
     camera: str | None,
     situation: str | None,
     since: datetime | None,
     until: datetime | None,
     cameras: Collection[str] | None = None,
-) -> Select[Any]:
+) -> Any:
+    """`stmt` narrowed to one camera, a service scope (`cameras`: only these), a situation,
+    and `since` (inclusive) .. `until` (exclusive) on `occurred_at`; for signals and
+    calibration records alike."""
     if camera is not None:
-        stmt = stmt.where(SignalRow.camera == camera)
-    if cameras is not None:  # a service scope (S9): only these cameras' signals
-        stmt = stmt.where(SignalRow.camera.in_(sorted(cameras)))
+        stmt = stmt.where(model.camera == camera)
+    if cameras is not None:  # a service scope (S9): only these cameras' rows
+        stmt = stmt.where(model.camera.in_(sorted(cameras)))
     if situation is not None:
-        stmt = stmt.where(SignalRow.situation == situation)
+        stmt = stmt.where(model.situation == situation)
     if since is not None:
-        stmt = stmt.where(SignalRow.occurred_at >= since)
+        stmt = stmt.where(model.occurred_at >= since)
     if until is not None:
-        stmt = stmt.where(SignalRow.occurred_at < until)
+        stmt = stmt.where(model.occurred_at < until)
     return stmt
+
+
+def _filtered(stmt: Select[Any], **filters: Any) -> Select[Any]:
+    narrowed: Select[Any] = filter_signal_like(stmt, SignalRow, **filters)
+    return narrowed
 
 
 def list_signals(
