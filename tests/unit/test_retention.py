@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -444,9 +443,10 @@ def test_the_scheduler_runs_keeps_its_last_run_and_stops(db_url: str, tmp_path: 
         state = scheduler.state()
         assert state["running"] and state["next_run_at"] is not None
         assert state["last_report"]["counts"]["journal"] == 2
+        thread = scheduler._thread
+        assert thread is not None and thread.is_alive()
         scheduler.stop()
-        assert not scheduler.running
-        assert not any(t.name == "retention" for t in threading.enumerate())
+        assert not scheduler.running and not thread.is_alive()
     finally:
         engine.dispose()
 

@@ -431,10 +431,15 @@ class RetentionScheduler:
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the schedule; a purge under way finishes first (waited for up to `timeout_s`,
+        after which `running` still says so until it ends)."""
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout_s)
+            if thread.is_alive():
+                log.warning("the retention purge under way did not end within %.0f s", timeout_s)
+                return
         self._thread = None
         self.next_run_at = None
 
