@@ -77,6 +77,10 @@ class RecordingSupervisor:
         else:
             off.add(situation)
 
+    def stop_cameras(self, names: list[str]) -> None:
+        self.calls.append(("stop_cameras", tuple(names)))
+        self.running.difference_update(names)
+
     def stop_all(self) -> None:
         self.calls.append(("stop_all",))
         self.running.clear()

@@ -191,7 +191,7 @@ def test_revocation_switches_the_situations_off_first_then_stops(cameras: Env) -
     assert r.status_code == 200
     assert env.supervisor.calls[n:] == [
         ("set_situation", "plaza", "zone_intrusion", False),
-        ("stop_camera", "plaza"),
+        ("stop_cameras", ("plaza",)),  # every camera to stop, together
     ]
     assert env.supervisor.running == set()
     assert not env.platform.is_authorised("plaza", "zone_intrusion")

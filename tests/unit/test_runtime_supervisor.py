@@ -226,6 +226,17 @@ def test_stop_camera_and_stop_all_within_a_second(
     time.sleep(1.0)
     assert len(inbox.events) == n  # nothing delivered after a stop
 
+    # Several at once (a revocation): their processes end together; unknown names are skipped.
+    sup.start_camera("a")
+    sup.start_camera("b")
+    assert wait_for(lambda: all(s.state == "running" for s in sup.status().values()), 30)
+    t0 = time.monotonic()
+    sup.stop_cameras(["a", "b", "not-a-camera"])
+    took = time.monotonic() - t0
+    assert took < 1.0, f"stop_cameras took {took:.2f} s"
+    assert _child("veilleur-camera-a") is None and _child("veilleur-camera-b") is None
+    assert {s.state for s in sup.status().values()} == {"stopped"}
+
 
 def test_set_situation_takes_effect_within_a_second(
     clip: Path, supervisors: list[Supervisor]

@@ -430,8 +430,12 @@ class Platform:
             previous = dict(self._grants or {})
             self._grants = None
             state = self._gate_state(s)
+            stops: list[str] = []
             for row in store.list_cameras(s):
-                self._converge(row.name, self._desired(row, state))
+                self._converge(row.name, self._desired(row, state), stops=stops)
+            if stops and self.supervisor is not None:
+                # All at once: a revocation ends every camera's process in parallel.
+                self.supervisor.stop_cameras(stops)
             known = {**previous, **(self._grants or {})}
             for aid in sorted(self._active_ids - state.active_ids):
                 self._journal_bound(s, "processing.stopped", known.get(aid), aid, state)
@@ -508,9 +512,18 @@ class Platform:
             return None
         return config
 
-    def _converge(self, name: str, desired: CameraConfig | None, *, restart: bool = False) -> None:
+    def _converge(
+        self,
+        name: str,
+        desired: CameraConfig | None,
+        *,
+        restart: bool = False,
+        stops: list[str] | None = None,
+    ) -> None:
         """Run camera `name` on `desired` (None: stopped) unless it already does; `restart`
-        restarts it even so (a configuration saved, a start asked for)."""
+        restarts it even so (a configuration saved, a start asked for). With `stops`, a camera
+        to stop is added there for the caller to stop with the others, once its withdrawn
+        situations are off."""
         before = self._applied.get(name)
         known = name in self._applied
         self._applied[name] = desired
@@ -537,6 +550,8 @@ class Platform:
             for situation in sorted(self._gate_off.pop(name, set()) & _enabled(desired)):
                 with contextlib.suppress(KeyError, ValueError):
                     sup.set_situation(name, situation, True)
+        elif stops is not None:
+            stops.append(name)
         else:
             with contextlib.suppress(KeyError):
                 sup.stop_camera(name)
