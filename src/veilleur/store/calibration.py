@@ -22,6 +22,7 @@ from veilleur.store.signals import (
     _check_event,
     _write_atomic,
     filter_signal_like,
+    signal_columns,
 )
 
 MAX_CALIBRATION_LIST = 1000
@@ -46,20 +47,7 @@ def record_calibration(s: Session, event: SignalEventLike, data_dir: Path) -> Ca
             _write_atomic(target, event.snapshot_jpeg)
             written = target
             snapshot_path = relative.as_posix()
-        row = CalibrationRecord(
-            situation=signal.situation,
-            camera=signal.camera,
-            zone=signal.zone,
-            start_s=float(signal.start_s),
-            end_s=float(signal.end_s),
-            frame=int(signal.frame),
-            bbox=[float(v) for v in signal.bbox],
-            confidence=float(signal.confidence),
-            model=signal.model,
-            config_version=signal.config_version,
-            occurred_at=occurred_at,
-            snapshot_path=snapshot_path,
-        )
+        row = CalibrationRecord(**signal_columns(signal, occurred_at, snapshot_path))
         s.add(row)
         s.commit()
     except BaseException:

@@ -145,11 +145,10 @@ class Camera(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class SignalRow(Base):
-    """A stored signal: situation, camera, zone, time, confidence, model, config version (S3)."""
-
-    __tablename__ = "signals"
-    __table_args__ = (CheckConstraint(_in("state", SIGNAL_STATES), name="state"),)
+class SignalFields:
+    """What a signal says (S3): situation, camera, zone, time, box, confidence, model and
+    configuration version, and where its blurred snapshot lies. Shared by stored signals and
+    the calibration mode's would-be signals."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     situation: Mapped[str] = mapped_column(String(32), index=True)
@@ -163,12 +162,20 @@ class SignalRow(Base):
     confidence: Mapped[float] = mapped_column(Float)
     model: Mapped[str] = mapped_column(String(200))
     config_version: Mapped[str] = mapped_column(String(64))
-    known_limits: Mapped[str] = mapped_column(Text)
     occurred_at: Mapped[datetime] = mapped_column(index=True)
     snapshot_path: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignalRow(SignalFields, Base):
+    """A stored signal: situation, camera, zone, time, confidence, model, config version (S3)."""
+
+    __tablename__ = "signals"
+    __table_args__ = (CheckConstraint(_in("state", SIGNAL_STATES), name="state"),)
+
+    known_limits: Mapped[str] = mapped_column(Text)
     clip_path: Mapped[str | None] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(16), default="new", index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     review: Mapped[Review | None] = relationship(back_populates="signal", lazy="selectin")
 
@@ -268,26 +275,11 @@ class Authorisation(Base):
         return f"Authorisation(id={self.id!r}, reference={self.reference!r})"
 
 
-class CalibrationRecord(Base):
+class CalibrationRecord(SignalFields, Base):
     """What a camera in calibration mode would have signalled (SPEC §2); never sent to
     operators. Same fields as a signal, without state or review."""
 
     __tablename__ = "calibration_records"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    situation: Mapped[str] = mapped_column(String(32), index=True)
-    camera: Mapped[str] = mapped_column(String(64), index=True)
-    zone: Mapped[str | None] = mapped_column(String(64))
-    start_s: Mapped[float] = mapped_column(Float)
-    end_s: Mapped[float] = mapped_column(Float)
-    frame: Mapped[int] = mapped_column(Integer)
-    bbox: Mapped[list[float]]
-    confidence: Mapped[float] = mapped_column(Float)
-    model: Mapped[str] = mapped_column(String(200))
-    config_version: Mapped[str] = mapped_column(String(64))
-    occurred_at: Mapped[datetime] = mapped_column(index=True)
-    snapshot_path: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Statistic(Base):

@@ -28,8 +28,8 @@ from veilleur.store.journal import append as journal_append
 from veilleur.store.models import (
     SIGNAL_STATES,
     VERDICTS,
-    CalibrationRecord,
     Review,
+    SignalFields,
     SignalRow,
     User,
 )
@@ -119,6 +119,27 @@ def _check_event(event: SignalEventLike) -> None:
         raise ValueError("clip_mp4 is not an MP4 file")
 
 
+def signal_columns(
+    signal: SignalLike, occurred_at: datetime, snapshot_path: str | None
+) -> dict[str, Any]:
+    """The `SignalFields` columns of a row for `signal` (a stored signal or a calibration
+    record), as plain database values."""
+    return {
+        "situation": signal.situation,
+        "camera": signal.camera,
+        "zone": signal.zone,
+        "start_s": float(signal.start_s),
+        "end_s": float(signal.end_s),
+        "frame": int(signal.frame),
+        "bbox": [float(v) for v in signal.bbox],
+        "confidence": float(signal.confidence),
+        "model": signal.model,
+        "config_version": signal.config_version,
+        "occurred_at": occurred_at,
+        "snapshot_path": snapshot_path,
+    }
+
+
 def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalRow:
     """Write the signal's snapshot and clip, then commit its row with its journal entry;
     returns the committed row.
@@ -147,19 +168,8 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
             else:
                 clip_path = relative.as_posix()
         row = SignalRow(
-            situation=signal.situation,
-            camera=signal.camera,
-            zone=signal.zone,
-            start_s=float(signal.start_s),
-            end_s=float(signal.end_s),
-            frame=int(signal.frame),
-            bbox=[float(v) for v in signal.bbox],
-            confidence=float(signal.confidence),
-            model=signal.model,
-            config_version=signal.config_version,
+            **signal_columns(signal, occurred_at, snapshot_path),
             known_limits=event.known_limits,
-            occurred_at=occurred_at,
-            snapshot_path=snapshot_path,
             clip_path=clip_path,
             state="new",
         )
@@ -193,7 +203,7 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
 
 def filter_signal_like(
     stmt: Any,
-    model: type[SignalRow] | type[CalibrationRecord],
+    model: type[SignalFields],
     *,
     camera: str | None,
     situation: str | None,
