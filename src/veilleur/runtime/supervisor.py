@@ -189,15 +189,9 @@ class Supervisor:
 
     def stop_camera(self, name: str) -> None:
         """Stop a camera: nothing more of it is delivered from now; its process ends within a
-        second."""
-        with self._lock:
-            cam = self._camera(name)
-            cam.wanted = False
-            cam.restart_at = None
-            self._set_state(cam, "stopped")
-            procs = self._halt([cam])
-        # Outside the lock: the dispatcher keeps reading, so no process waits on a full pipe.
-        _end_processes(procs)
+        second; KeyError if it is not configured."""
+        self._camera(name)
+        self.stop_cameras([name])
 
     def set_situation(self, camera: str, situation: str, active: bool) -> None:
         """Switch one situation of a camera off or back on. Off takes effect at once here (its
@@ -230,18 +224,12 @@ class Supervisor:
                 cam.restart_at = None
                 self._set_state(cam, "stopped")
             procs = self._halt(cams)
+        # Outside the lock: the dispatcher keeps reading, so no process waits on a full pipe.
         _end_processes(procs)
 
     def stop_all(self) -> None:
         """Stop every camera, within a second."""
-        with self._lock:
-            cams = list(self._cameras.values())
-            for cam in cams:
-                cam.wanted = False
-                cam.restart_at = None
-                self._set_state(cam, "stopped")
-            procs = self._halt(cams)
-        _end_processes(procs)
+        self.stop_cameras(list(self._cameras))
 
     def close(self) -> None:
         """Stop every camera and the detector pool, and end the supervisor's threads."""
