@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from veilleur.config.common import SITUATION_IDS
 from veilleur.store.journal import append as journal_append
 from veilleur.store.models import Camera, MissedReport, User, utcnow
+from veilleur.store.signals import filter_signal_like
 
 MAX_COMMENT_LENGTH = 2000
 MAX_LIST_LIMIT = 1000
@@ -76,14 +77,9 @@ def list_missed(
     """Newest first (by when the situation happened); `since` inclusive, `until` exclusive."""
     if not 1 <= limit <= MAX_LIST_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
-    stmt = select(MissedReport)
-    if camera is not None:
-        stmt = stmt.where(MissedReport.camera == camera)
-    if situation is not None:
-        stmt = stmt.where(MissedReport.situation == situation)
-    if since is not None:
-        stmt = stmt.where(MissedReport.occurred_at >= since)
-    if until is not None:
-        stmt = stmt.where(MissedReport.occurred_at < until)
+    stmt = filter_signal_like(
+        select(MissedReport), MissedReport, camera=camera, situation=situation, since=since,
+        until=until,
+    )  # fmt: skip
     order = (MissedReport.occurred_at.desc(), MissedReport.id.desc())
     return list(s.scalars(stmt.order_by(*order).limit(limit)))

@@ -28,6 +28,7 @@ from veilleur.store.journal import append as journal_append
 from veilleur.store.models import (
     SIGNAL_STATES,
     VERDICTS,
+    MissedReport,
     Review,
     SignalFields,
     SignalRow,
@@ -203,7 +204,7 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
 
 def filter_signal_like(
     stmt: Any,
-    model: type[SignalFields],
+    model: type[SignalFields] | type[MissedReport],
     *,
     camera: str | None,
     situation: str | None,
@@ -212,8 +213,8 @@ def filter_signal_like(
     cameras: Collection[str] | None = None,
 ) -> Any:
     """`stmt` narrowed to one camera, a service scope (`cameras`: only these), a situation,
-    and `since` (inclusive) .. `until` (exclusive) on `occurred_at`; for signals and
-    calibration records alike."""
+    and `since` (inclusive) .. `until` (exclusive) on `occurred_at`; for signals, calibration
+    records and missed-situation reports alike."""
     if camera is not None:
         stmt = stmt.where(model.camera == camera)
     if cameras is not None:  # a service scope (S9): only these cameras' rows
