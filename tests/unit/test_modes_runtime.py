@@ -3,7 +3,10 @@ tiny generated clips with the light blob detector (see test_runtime_supervisor.p
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -96,8 +99,18 @@ def test_unblurred_jpeg_times_out_to_none(clip_dir: Path, supervisors: list) -> 
     supervisors.append(sup)
     sup.start()
     assert wait_for(lambda: sup.status()["a"].state == "running", 30), sup.status()
-    # The process reads its requests between frames; a 0.5 s detection outlasts 0.05 s.
-    assert sup.unblurred_jpeg("a", timeout_s=0.05) is None
+    # A camera process that does not answer in time (here: paused, so that the test does not
+    # depend on when its request falls between two slow detections) gives None, and the
+    # request is forgotten: its late answer is ignored.
+    process = sup._cameras["a"].process
+    assert process is not None and process.pid is not None
+    os.kill(process.pid, signal.SIGSTOP)
+    try:
+        assert sup.unblurred_jpeg("a", timeout_s=0.05) is None
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+    assert not sup._unblurred
+    time.sleep(1.0)  # the paused process answers now, to nobody
     assert not sup._unblurred
 
 
