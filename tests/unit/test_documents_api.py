@@ -121,6 +121,20 @@ def test_records_technical_and_accountability_downloads(env: Env) -> None:
     assert kinds == [("records", "md"), ("technical", "html"), ("accountability", "csv")]
 
 
+def test_accountability_form_with_its_dates_left_empty(env: Env) -> None:
+    # The console's form sends empty date inputs as `since=&until=`: no bound, not a 422.
+    _setup(env)
+    env.signal(camera="plaza")
+    c = env.client("auditor")
+    empty = {"by": "month", "since": "", "until": ""}
+    page = c.get("/documents/accountability", params=empty)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csv_text = c.get("/documents/accountability.csv", params=empty).text
+    assert f"{datetime.now(UTC):%Y-%m},zone_intrusion,plaza,1," in csv_text
+    bad = c.get("/documents/accountability", params={"since": "04/12/2026"})
+    assert bad.status_code == 422 and "since" in bad.json()["detail"]
+
+
 def test_missed_reports_roles_scope_and_journal(env: Env) -> None:
     _setup(env)
     when = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()

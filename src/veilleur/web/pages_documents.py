@@ -74,8 +74,8 @@ def other_document(
     db: Db,
     name: str,
     by: Literal["day", "week", "month"] = "day",
-    since: date | None = None,
-    until: date | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> Response:
     """/documents/records[.md], /documents/technical[.md], /documents/accountability[.csv]
     (with by, since, until); journaled."""
@@ -83,7 +83,19 @@ def other_document(
     if kind not in ("records", "technical", "accountability"):
         raise HTTPException(404, detail=f"no document named {kind!r}")
     _, fmt = _split(name, documents.FORMATS[kind])
-    return make_document(request, db, caller, kind, fmt, by=by, since=since, until=until)
+    first, last = _day(since, "since"), _day(until, "until")
+    return make_document(request, db, caller, kind, fmt, by=by, since=first, until=last)
+
+
+def _day(value: str | None, key: str) -> date | None:
+    """A form's date field: the console's accountability form sends its empty date inputs as
+    `since=&until=`, which mean no bound."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, detail=f"{key}: '{value}' is not a date (YYYY-MM-DD)") from None
 
 
 def _missed_page(
