@@ -5,14 +5,26 @@ A zone is watched as a whole: an *episode* starts when something first stands in
 when it has been empty for `grace_s`. One signal per episode, once the zone has been occupied for
 `min_duration_s`, so a crowd walking across the tracks is one situation, not one per person, and
 a track that changes id does not restart the clock.
+
+Nothing that happens while the operator is already looking is dropped; each of these is a
+further event attached to the signal's episode:
+
+- an object that walks into the zone during an episode already signalled, once it has been in
+  the zone for `min_duration_s` (an object first seen inside the zone is not counted: most are
+  a track that changed id, not a new entry);
+- a new episode (the zone had emptied) that reaches `min_duration_s` during the zone's
+  cool-down; if it is still occupied when the cool-down ends, it is signalled as before;
+- a crossing of a watched line during the line's cool-down.
+
+Which object is which stays in this object's memory (to count each one once), never in an event.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from veilleur.config.situations import ZoneIntrusionConfig
-from veilleur.scene.state import Scene
+from veilleur.scene.state import Scene, TrackState
 from veilleur.situations.base import Situation, SituationContext, classes_of
 from veilleur.types import Signal
 
@@ -22,6 +34,12 @@ class _Episode:
     start: float
     last_occupied: float
     signalled: bool = False
+    attached: bool = False
+    """Attached to the episode of an earlier signal (it began during its cool-down)."""
+    key: str | None = None
+    """Episode key further entries are attached to: its own signal's, or the earlier one's."""
+    counted: set[int] = field(default_factory=set)
+    """Objects already part of the episode (in memory only, to count each entry once)."""
 
 
 class ZoneIntrusion(Situation):
@@ -54,14 +72,22 @@ class ZoneIntrusion(Situation):
                 ep = _Episode(start=min(m.zones[zone] for m in members), last_occupied=t)
                 self._episodes[zone] = ep
             ep.last_occupied = t
-            if ep.signalled or t - ep.start < self.cfg.min_duration_s:
+            if ep.signalled or (ep.attached and self.cooling(zone, t)):
+                self._entries(scene, zone, ep, members)
                 continue
-            if self.cooling(zone, t):
+            if t - ep.start < self.cfg.min_duration_s:
                 continue
             confidence = max(m.last.confidence for m in members)
-            sig = self.signal(scene, zone, ep.start, [m.box for m in members], confidence)
+            boxes = [m.box for m in members]
+            if not ep.attached and self.attach_if_cooling(scene, zone, ep.start, boxes, confidence):
+                ep.attached, ep.key = True, self.episode_of(zone)
+                ep.counted |= {m.track_id for m in members}
+                continue
+            sig = self.signal(scene, zone, ep.start, boxes, confidence)
             ep.signalled = True
+            ep.counted |= {m.track_id for m in members}
             if sig is not None:
+                ep.key = sig.episode
                 out.append(sig)
 
         for crossing in scene.crossings:
@@ -73,15 +99,21 @@ class ZoneIntrusion(Situation):
             forbidden = scene.geometry.lines[crossing.line].forbidden_side
             if forbidden != "both" and crossing.side != forbidden:
                 continue
-            if self.cooling(crossing.line, t):
+            box, confidence = crossing.track.box, crossing.track.last.confidence
+            if self.attach_if_cooling(scene, crossing.line, crossing.t, [box], confidence):
                 continue
-            sig = self.signal(
-                scene,
-                crossing.line,
-                crossing.t,
-                [crossing.track.box],
-                crossing.track.last.confidence,
-            )
+            sig = self.signal(scene, crossing.line, crossing.t, [box], confidence)
             if sig is not None:
                 out.append(sig)
         return out
+
+    def _entries(self, scene: Scene, zone: str, ep: _Episode, members: list[TrackState]) -> None:
+        """Attach to the episode each object that walked into the zone since it began and has
+        stayed `min_duration_s`."""
+        for m in members:
+            if m.track_id in ep.counted or scene.t - m.zones[zone] < self.cfg.min_duration_s:
+                continue
+            ep.counted.add(m.track_id)
+            if ep.key is None or m.zones[zone] <= m.first_t:
+                continue  # first seen inside the zone: a track that changed id, most likely
+            self.attach(scene, zone, ep.key, m.zones[zone], [m.box], m.last.confidence)
