@@ -188,11 +188,11 @@ def event_rows(figs: dict[str, EventFigures]) -> list[list[str]]:
 EVENT_HEADER = [
     "situation",
     "expected",
-    "found by signals (recall per episode)",
-    "found by signals or attached events (recall per event)",
+    "found by signals (recall/episode)",
+    "found per event (recall)",
     "signals",
-    "attached events",
-    "precision per event",
-    "false (signals+attached)",
+    "attached",
+    "precision/event",
+    "false sig.+att.",
     "repeats",
 ]

@@ -6,10 +6,14 @@ expected to walk leftwards), and the expected signals are derived from where the
 people's feet are, with plain code independent of the situation modules.
 
     python -m veilleur.evaluation.pets evaluation/   # writes pets_s2l1.yaml and its config
+
+It also writes `pets_s2l1_cooldown.yaml`: the same clip and truth with the product's default
+cool-down, to score the grouping of events into episodes per event (docs/evaluation.md).
 """
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -199,16 +203,32 @@ def truth_clip(pets_dir: Path, config: str) -> Clip:
     )
 
 
+def with_default_cooldown(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with the product's default cool-down on every situation (`site_config` turns it
+    off so that each truth event can be scored per signal): the signals group events into
+    episodes, and the further events attached to them are scored per event."""
+    out = copy.deepcopy(config)
+    for camera in out["cameras"].values():
+        for situation in camera["situations"].values():
+            situation.pop("cooldown_s", None)
+    return out
+
+
 def main(argv: list[str]) -> None:
     out = Path(argv[0] if argv else "evaluation")
     shared = Path(__file__).resolve().parents[3].parent / "shared"
     out.mkdir(parents=True, exist_ok=True)
-    config = out / "configs" / "pets_s2l1.yaml"
-    config.parent.mkdir(exist_ok=True)
-    config.write_text(yaml.safe_dump(site_config(), sort_keys=False))
-    clip = truth_clip(shared / "data" / "pets2009_s2l1", "configs/pets_s2l1.yaml")
-    dump_truth(TruthFile(clips=[clip]), out / "pets_s2l1.yaml")
-    print(f"wrote {out / 'pets_s2l1.yaml'} ({len(clip.expected)} expected signals)")
+    (out / "configs").mkdir(exist_ok=True)
+    variants = (
+        ("pets_s2l1", site_config()),
+        ("pets_s2l1_cooldown", with_default_cooldown(site_config())),
+    )
+    for name, config in variants:
+        (out / "configs" / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        clip = truth_clip(shared / "data" / "pets2009_s2l1", f"configs/{name}.yaml")
+        clip = clip.model_copy(update={"name": name})
+        dump_truth(TruthFile(clips=[clip]), out / f"{name}.yaml")
+        print(f"wrote {out / (name + '.yaml')} ({len(clip.expected)} expected signals)")
 
 
 if __name__ == "__main__":
