@@ -90,16 +90,20 @@ def test_people_walking_into_a_signalled_zone_are_attached(further: list[Further
         if t >= 4:  # walks in from the left half, in at about 5 s
             items.append((person_at(min(160 + 40 * (t - 4), 320), 250), 0))
         if 7 <= t < 12:  # first seen inside the zone: not told from a track changing id
-            items.append((person_at(360, 60), 0))
+            items.append((person_at(360, 120), 0))
+        if t >= 8:  # comes into the picture at its border, inside the zone: an entry
+            items.append((person_at(390, 290), 0))
         return items
 
     sigs = geo.run(geo.intrusion(min_duration_s=0.5, cooldown_s=30), script, 12)
     assert [round(s.start_s) for s in sigs] == [1]
-    assert len(further) == 1
-    entry = further[0]
+    assert len(further) == 2
+    entry, at_border = further
     assert entry.episode == sigs[0].episode and entry.zone == "right"
     assert entry.start_s == pytest.approx(5.0, abs=0.5)
     assert entry.end_s == pytest.approx(entry.start_s + 0.5, abs=0.3)
+    assert at_border.episode == sigs[0].episode
+    assert at_border.start_s == pytest.approx(8.0, abs=0.5) and at_border.bbox[3] > 0.95
 
 
 def test_a_new_episode_during_the_cooldown_is_attached_then_signalled_if_it_lasts(

@@ -119,6 +119,36 @@ def intrusion_truth(
     return [(a, b) for a, b in intervals if b - a >= INTRUSION_MIN_S]
 
 
+def entry_truth(tracks: dict[int, Track], zone: str) -> list[float]:
+    """Times at which an annotated person entered the zone and stayed there at least the
+    minimum duration: walking in after `INTRUSION_GRACE_S` or more outside it, or coming into
+    the picture inside the zone at its border (a zone that reaches the image edge)."""
+    polygon = Polygon(np.array(FORBIDDEN[zone]) * [W, H])
+    margin = 0.03
+    times = []
+    for points in tracks.values():
+        inside = [bool(contains_xy(polygon, f[0], f[1])) for _, f, _ in points]
+        x1, y1, x2, y2 = points[0][2]
+        at_border = x1 <= margin * W or y1 <= margin * H or x2 >= (1 - margin) * W
+        at_border = at_border or y2 >= (1 - margin) * H
+        left_at: float | None = None  # when the person last left the zone
+        i = 0
+        while i < len(points):
+            if not inside[i]:
+                i += 1
+                continue
+            j = i
+            while j + 1 < len(points) and inside[j + 1]:
+                j += 1
+            t_in, t_out = points[i][0], points[j][0]
+            walked_in = i > 0 and (left_at is None or t_in - left_at >= INTRUSION_GRACE_S)
+            if (walked_in or (i == 0 and at_border)) and t_out - t_in >= INTRUSION_MIN_S:
+                times.append(float(t_in))
+            left_at = t_out
+            i = j + 1
+    return sorted(times)
+
+
 def wrong_way_truth(tracks: dict[int, Track], scale: float = 1.0) -> dict[int, tuple[float, float]]:
     """Ground-truth track id → (start, time) of its first movement of `scale` × the minimum
     distance against the path's direction (net movement within the tolerance angle, inside the

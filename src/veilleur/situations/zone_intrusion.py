@@ -10,8 +10,8 @@ Nothing that happens while the operator is already looking is dropped; each of t
 further event attached to the signal's episode:
 
 - an object that walks into the zone during an episode already signalled, once it has been in
-  the zone for `min_duration_s` (an object first seen inside the zone is not counted: most are
-  a track that changed id, not a new entry);
+  the zone for `min_duration_s` (an object first seen inside the zone is not counted, most are a
+  track that changed id, unless it came into the picture there, at its border);
 - a new episode (the zone had emptied) that reaches `min_duration_s` during the zone's
   cool-down; if it is still occupied when the cool-down ends, it is signalled as before;
 - a crossing of a watched line during the line's cool-down.
@@ -114,6 +114,22 @@ class ZoneIntrusion(Situation):
             if m.track_id in ep.counted or scene.t - m.zones[zone] < self.cfg.min_duration_s:
                 continue
             ep.counted.add(m.track_id)
-            if ep.key is None or m.zones[zone] <= m.first_t:
+            if ep.key is None or not (m.zones[zone] > m.first_t or _from_edge(scene, m)):
                 continue  # first seen inside the zone: a track that changed id, most likely
             self.attach(scene, zone, ep.key, m.zones[zone], [m.box], m.last.confidence)
+
+
+#: A box this close to the picture's border (share of its width or height) touches it.
+EDGE_MARGIN = 0.03
+
+
+def _from_edge(scene: Scene, st: TrackState) -> bool:
+    """Whether the object came into the picture at its border (its first box touches it): an
+    entry even where a zone reaches the border, where the object is first seen inside."""
+    first = st.points[0]
+    if first.t > st.first_t or scene.geometry is None:
+        return False  # its first sighting is no longer in the short history
+    w, h = scene.geometry.width, scene.geometry.height
+    x1, y1, x2, y2 = (float(v) for v in first.box)
+    mx, my = EDGE_MARGIN * w, EDGE_MARGIN * h
+    return x1 <= mx or y1 <= my or x2 >= w - mx or y2 >= h - my
