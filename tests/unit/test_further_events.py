@@ -12,15 +12,19 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import test_abandoned_object as abandoned_tests
+import test_crowd_movement as crowd_tests
 import test_excessive_density as density_tests
 import test_fire_start as fire_tests
 import test_person_on_ground as ground_tests
 import test_situations as geo
+import test_weapon as weapon_tests
 from test_situations import Box, person_at
 
+from veilleur.config import parse_config
 from veilleur.evaluation.scenarios.fire import Flame
 from veilleur.pipeline import CameraPipeline
-from veilleur.types import Frame, FurtherEvent, Signal
+from veilleur.types import Detections, Frame, FurtherEvent, Signal
 
 
 @pytest.fixture
@@ -229,3 +233,109 @@ def test_further_events_say_nothing_about_who(further: list[FurtherEvent]) -> No
         "type", "situation", "camera", "zone", "episode", "start_s", "end_s", "frame", "bbox",
         "confidence",
     }  # fmt: skip
+
+
+# --- crowd movement: a new sudden change after the previous one ended ---------------------
+
+
+def test_a_second_rush_during_the_cooldown_is_attached(further: list[FurtherEvent]) -> None:
+    n = 14
+    start = crowd_tests._grid(n, 1)
+    start[:, 0] = np.clip(start[:, 0], 140, crowd_tests.W - 140)
+    speed = np.linspace(0.8, 1.2, n)[:, None] * np.array([2.0 * crowd_tests.BODY, 0.0])
+    onset, second, run_s = crowd_tests.ONSET, crowd_tests.ONSET + 9.0, 2.0
+
+    def path(t: float) -> np.ndarray:
+        # Standing; a rush to the right for 2 s; standing again; a rush back to the left.
+        first_leg = speed * float(np.clip(t - onset, 0.0, run_s))
+        second_leg = speed * float(np.clip(t - second, 0.0, run_s))
+        return start + first_leg - second_leg
+
+    crowd = crowd_tests.Crowd(path, n)
+    sigs, _ = crowd_tests.run(crowd, second + 3.0, cooldown_s=60)
+    assert len(sigs) == 1 and onset - 0.5 <= sigs[0].start_s <= onset + 1.0
+    assert len(further) == 1 and further[0].episode == sigs[0].episode
+    assert second - 0.5 <= further[0].start_s <= second + 1.0
+    further.clear()
+    assert len(crowd_tests.run(crowd, second + 3.0, cooldown_s=0)[0]) == 2 and further == []
+
+
+# --- weapon: another person holding one ------------------------------------------------------
+
+
+def test_a_second_person_with_a_knife_during_the_cooldown_is_attached(
+    further: list[FurtherEvent],
+) -> None:
+    shift = 140.0  # the second person stands to the right of the first
+
+    def moved(box: tuple[float, ...], dx: float) -> tuple[float, ...]:
+        return (box[0] + dx, box[1], box[2] + dx, box[3])
+
+    wrists = [(weapon_tests.LEFT_WRIST, weapon_tests.RIGHT_WRIST)]
+    wrists.append(tuple((x + shift, y) for x, y in wrists[0]))  # type: ignore[arg-type]
+    knife = weapon_tests.knife_at(weapon_tests.RIGHT_WRIST[0] + 6, weapon_tests.RIGHT_WRIST[1] + 2)
+    persons = [weapon_tests.PERSON_BOX, moved(weapon_tests.PERSON_BOX, shift)]
+
+    def scene(t: float) -> Detections:
+        items = [(p, 0, 0.9) for p in persons]
+        if t >= 1.0:
+            items.append((knife, weapon_tests.KNIFE, 0.8))
+        if t >= 5.0:
+            items.append((moved(knife, shift), weapon_tests.KNIFE, 0.8))
+        return Detections(
+            xyxy=[b for b, _, _ in items],
+            confidence=[s for _, _, s in items],
+            class_id=[c for _, c, _ in items],
+        )
+
+    def poses(t: float) -> Detections:
+        return Detections(
+            xyxy=persons, confidence=[0.8, 0.8], class_id=[0, 0],
+            keypoints=np.stack([weapon_tests.keypoints(w, 0.8) for w in wrists]),  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    def analyse(cooldown_s: float) -> list[Signal]:
+        site = parse_config({
+            "perception": {"motion_gating": False},
+            "cameras": {"cam": {"source": "synthetic", "situations": {
+                "weapon": {"enabled": True, "cooldown_s": cooldown_s}}}},
+        })  # fmt: skip
+        det, pose = weapon_tests.Scripted(scene), weapon_tests.Scripted(poses)
+        pipe = CameraPipeline("cam", site, detector=det, pose=pose)
+        black = np.zeros((weapon_tests.H, weapon_tests.W, 3), np.uint8)
+        out: list[Signal] = []
+        for i in range(50):
+            det.t = pose.t = i / 5.0
+            out += pipe.process(Frame(black, i / 5.0, i))
+        return out
+
+    sigs = analyse(30)
+    assert len(sigs) == 1 and sigs[0].bbox[0] < 0.5  # the first person, on the left
+    assert len(further) == 1 and further[0].episode == sigs[0].episode
+    assert further[0].start_s == pytest.approx(5.0, abs=0.5) and further[0].bbox[2] > 0.75
+    further.clear()
+    assert len(analyse(0)) == 2 and further == []
+
+
+# --- abandoned object: another object left at a place already signalled ----------------------
+
+
+def test_another_bag_left_at_a_signalled_place_is_attached(further: list[FurtherEvent]) -> None:
+    bag = abandoned_tests.BAG
+    # The second bag, another one, stands mostly where the first stood.
+    beside = (bag[0] + 6, bag[1] - 2, bag[2] + 6, bag[3] - 2)
+    first = abandoned_tests.Thing(abandoned_tests.during(bag, 6.0, 18.0), 30)
+    second = abandoned_tests.Thing(abandoned_tests.during(beside, 22.0), 90)
+    people = [abandoned_tests.dropper(6.0), abandoned_tests.dropper(22.0)]
+
+    def world() -> abandoned_tests.World:
+        return abandoned_tests.World([*people, first, second])
+
+    sigs, _ = abandoned_tests.run(world(), 36.0)
+    assert len(sigs) == 1 and sigs[0].start_s == pytest.approx(6.0, abs=1.5)
+    assert len(further) == 1 and further[0].episode == sigs[0].episode
+    assert further[0].start_s == pytest.approx(22.0, abs=1.5)
+    further.clear()
+    # A place forgotten (nothing seen there for its cool-down): the second bag is a new signal.
+    sigs, _ = abandoned_tests.run(world(), 36.0, cooldown_s=2.0)
+    assert len(sigs) == 2 and further == []
