@@ -29,8 +29,8 @@ def test_a_card_shows_the_further_events_of_its_episode_live(browser: Any, live:
     signal_id = card.get_attribute("data-id")
     text = further.inner_text()
     assert count >= 1 and f"+{count}" in text and "cool-down" in text
-    # One time per further event, as stored.
-    assert further.locator("li time").count() == count
+    # One time per further event, as stored (the latest ten).
+    assert further.locator("li time").count() == min(count, 10)
     with live.api("auditor") as api:
         stored = api.get(f"/api/signals/{signal_id}").json()
     assert stored["further_count"] >= count

@@ -159,6 +159,10 @@ def test_the_api_and_the_stream_show_the_count_and_times(env: Env) -> None:
         seconds=3
     )
     assert "episode" not in one  # an internal key, not for the operator
+    # The console's card says it.
+    card = operator.get(f"/signals/{sid}/card").text
+    assert 'class="further" data-count="2"' in card and "<strong>+2</strong>" in card
+    assert card.count("<time datetime=") == 3  # the signal's time and the two further events
     # The consoles are told: the whole updated signal, after the signal itself.
     assert [e["type"] for e in published] == ["signal", "further_event", "further_event"]
     assert published[-1]["id"] == sid and published[-1]["signal"]["further_count"] == 2
