@@ -39,10 +39,10 @@ class Run:
 
 def analyse(pets_dir: Path, yolox_path: Path, cooldown_s: float | None) -> Run:
     config = pets.site_config(yolox_path)
-    for situation in config["cameras"]["pets"]["situations"].values():
-        if cooldown_s is None:
-            situation.pop("cooldown_s")  # the product's default
-        else:
+    if cooldown_s is None:
+        config = pets.with_default_cooldown(config)  # the product's defaults (30 s)
+    else:
+        for situation in config["cameras"]["pets"]["situations"].values():
             situation["cooldown_s"] = cooldown_s
     pipe = CameraPipeline("pets", parse_config(config))
     signals: list[Signal] = []
