@@ -150,7 +150,8 @@ def analyze(
     ] = Path("signals.jsonl"),
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Analyse a video as fast as the machine allows and write the signals it raises."""
+    """Analyse a video as fast as the machine allows and write the signals it raises, and the
+    further events attached to them during their cool-down."""
     from veilleur.config import ConfigError, load_config
     from veilleur.pipeline import CameraPipeline, prefetch
     from veilleur.situations import SituationNotAvailable
@@ -194,6 +195,7 @@ def analyze(
     if info.duration_s:
         expected = int(info.duration_s * cam.analysis_fps) + 1
     counts: Counter[str] = Counter()
+    attached: Counter[str] = Counter()
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     last_t = 0.0
@@ -217,20 +219,30 @@ def analyze(
         def on_frame(frame: Any, signals: list[Any]) -> None:
             nonlocal last_t
             last_t = frame.t
+            # One line per signal, then per further event attached to a signal's episode
+            # during its cool-down (`"type": "further_event"`, its signal's `episode`), flushed
+            # at once: a crash later loses none of them.
+            for sig in signals:
+                sink.write(json.dumps({"type": "signal", **sig.to_dict()}) + "\n")
+                counts[sig.situation] += 1
+            for further in pipeline.further:
+                sink.write(json.dumps(further.to_dict()) + "\n")
+                attached[further.situation] += 1
+            if signals or pipeline.further:
+                sink.flush()
             bar.update(task, advance=1, signals=sum(counts.values()))
 
         try:
-            for sig in pipeline.run(prefetch(source.frames()), on_frame=on_frame):
-                # One line per signal, flushed at once: a crash later loses none of them.
-                sink.write(json.dumps(sig.to_dict()) + "\n")
-                sink.flush()
-                counts[sig.situation] += 1
+            for _ in pipeline.run(prefetch(source.frames()), on_frame=on_frame):
+                pass  # written by on_frame, with the frame's further events
         except KeyboardInterrupt:
             interrupted = True
         finally:
             source.close()
     wall = time.perf_counter() - started
-    _print_summary(name, video, output, pipeline, counts, events, wall, last_t, interrupted)
+    _print_summary(
+        name, video, output, pipeline, counts, events, wall, last_t, interrupted, attached
+    )
     if interrupted:
         raise typer.Exit(130)
 
@@ -318,9 +330,28 @@ def evaluate(
     for row in situation_rows(figs):
         table.add_row(*row)
     out.print(table)
+    _print_per_event(outcomes)
     out.print(f"report: {report} and {report.with_suffix('.html')}")
     if any(o.error for o in outcomes):
         raise typer.Exit(1)
+
+
+def _print_per_event(outcomes: list[Any]) -> None:
+    """Per event beside per episode: what the signals alone found, and what the signals and
+    the further events attached to them during their cool-down found (docs/evaluation.md)."""
+    from veilleur.evaluation.episodes import EVENT_HEADER, event_rows, summarise_events
+
+    figs = summarise_events(
+        [(o.clip, o.signals, o.further, o.expected) for o in outcomes if o.error is None]
+    )
+    if not any(f.further for f in figs.values()):
+        return  # no cool-down grouped anything: the table above says it all
+    table = Table(title="per event: signals and the further events attached to them")
+    for col in EVENT_HEADER:
+        table.add_column(col)
+    for row in event_rows(figs):
+        table.add_row(*row)
+    out.print(table)
 
 
 def _print_summary(
@@ -333,6 +364,7 @@ def _print_summary(
     wall: float,
     video_s: float,
     interrupted: bool,
+    attached: Counter[str] | None = None,
 ) -> None:
     clock = pipeline.clock
     speed = video_s / wall if wall > 0 else 0.0
@@ -351,6 +383,8 @@ def _print_summary(
     table.add_row("source problems", str(len([e for e in events if e.kind != "end_of_stream"])))
     for situation, n in sorted(counts.items()):
         table.add_row(f"signals: {situation}", str(n))
+    for situation, n in sorted((attached or {}).items()):
+        table.add_row(f"further events attached: {situation}", str(n))
     table.add_row("signals written to", str(output))
     out.print(table)
 

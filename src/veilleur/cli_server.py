@@ -185,6 +185,7 @@ def build_server(
     supervisor = Supervisor(
         site.model_copy(update={"cameras": cameras}),
         on_signal=recorder,
+        on_further=recorder.further,  # further events of a signal's episode, after it
         # Cameras in statistics mode: their aggregates per bucket go to the store only.
         on_statistics=StatisticsRecorder(sessions),
         realtime_files=realtime_files,

@@ -158,6 +158,10 @@ class Signal:
     confidence: float
     model: str
     config_version: str
+    episode: str = ""
+    """Key of the episode this signal opens, unique in its camera's run (`situation:frame:n`):
+    further events of the same situation and zone within its cool-down refer to it
+    (`FurtherEvent.episode`). It names an episode, never an object or a person."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,4 +175,45 @@ class Signal:
             "confidence": round(float(self.confidence), 4),
             "model": self.model,
             "config_version": self.config_version,
+            "episode": self.episode,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FurtherEvent:
+    """Another occurrence of a situation already signalled, during the signal's cool-down.
+
+    A signal stands for an episode: while its zone cools down, no new signal is raised (the
+    operator is already looking), but what happens meanwhile (another person entering the zone,
+    another person walking the wrong way, a new onset after the situation had ended) is not
+    dropped: it is attached to the signal's episode, which shows a count and the times of its
+    further events. Like a signal it says what, where and when, never who (SPEC S3).
+    """
+
+    situation: str
+    camera: str
+    zone: str | None
+    episode: str
+    """`Signal.episode` of the signal this event is attached to."""
+    start_s: float
+    """When the further event began (same meaning as `Signal.start_s`)."""
+    end_s: float
+    """When it was recognised: the moment a signal would have been raised without the
+    cool-down."""
+    frame: int
+    bbox: BBox
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "further_event",
+            "situation": self.situation,
+            "camera": self.camera,
+            "zone": self.zone,
+            "episode": self.episode,
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "frame": self.frame,
+            "bbox": [round(float(v), 4) for v in self.bbox],
+            "confidence": round(float(self.confidence), 4),
         }

@@ -70,7 +70,7 @@ def test_two_cameras_share_the_pool_and_send_blurred_signals(
     }  # fmt: skip
     assert set(sig.to_dict()) == {
         "situation", "camera", "zone", "start_s", "end_s", "frame", "bbox", "confidence",
-        "model", "config_version",
+        "model", "config_version", "episode",
     }  # fmt: skip
     assert not any("track" in f.name for f in dataclasses.fields(sig))
     assert ev.known_limits

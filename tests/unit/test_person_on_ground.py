@@ -401,6 +401,7 @@ def test_signals_carry_nothing_about_who() -> None:
         "confidence",
         "model",
         "config_version",
+        "episode",
     }
     assert sigs[0].model == "scripted+scripted-pose+bytetrack"
 

@@ -286,7 +286,9 @@ def test_no_table_has_a_track_or_identity_column(db_url: str) -> None:
 
 def test_runtime_events_carry_no_track_id() -> None:
     fields = dataclass_fields(events.SignalEvent) + dataclass_fields(events.CameraStatus)
+    fields += dataclass_fields(events.AttachedEvent)
     assert "Signal.bbox" in fields and "SignalEvent.snapshot_jpeg" in fields
+    assert "FurtherEvent.episode" in fields
     assert track_keys(fields) == []
     assert track_keys(dataclass_fields(Signal)) == []
     statistics = pytest.importorskip("veilleur.scene.statistics")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from veilleur.config import parse_config
-from veilleur.runtime import SignalEvent, Supervisor
+from veilleur.runtime import AttachedEvent, SignalEvent, Supervisor
 from veilleur.runtime.metrics import render
 from veilleur.types import PERSON, Detections
 
@@ -437,3 +437,35 @@ def test_switching_a_situation_off_forgets_its_state(clip: Path) -> None:
     assert after.id == "zone_intrusion" and after is not before  # starts afresh
     worker.apply_inactive(frozenset())
     assert worker.pipeline.situations == [after]  # an active one keeps its state
+
+
+def test_further_events_reach_on_further_after_their_signal(
+    clip: Path, supervisors: list[Supervisor]
+) -> None:
+    # The walker crosses the zone on every loop of the clip: the first crossing is a signal,
+    # the next ones fall within its cool-down and are attached to its episode.
+    situations = {
+        "zone_intrusion": {
+            "enabled": True, "zones": ["right"], "classes": ["person"], "min_duration_s": 0.4,
+            "grace_s": 0.5, "cooldown_s": 600,
+        }
+    }  # fmt: skip
+    inbox = Inbox()
+    further: list[AttachedEvent] = []
+    sup = Supervisor(
+        site_for({"a": clip}, situations=situations), on_signal=inbox,
+        on_further=further.append, realtime_files=False, loop_files=True,
+        detector_factory=blob_factory,
+    )  # fmt: skip
+    supervisors.append(sup)
+    sup.start()
+    assert wait_for(lambda: len(further) >= 2, timeout=60), sup.status()
+    sup.stop_all()
+    signals = inbox.wait(1, timeout=1)
+    assert len(signals) == 1  # one episode: its cool-down outlasts the test
+    episode = signals[0].signal.episode
+    # Unique to this camera process (a random prefix), then the situation's own key.
+    assert episode.split("/")[1].startswith("zone_intrusion:") and len(episode) <= 64
+    assert {f.event.episode for f in further} == {episode}
+    assert all(f.event.zone == "right" and f.wall_time.tzinfo is not None for f in further)
+    assert further[0].wall_time >= signals[0].wall_time

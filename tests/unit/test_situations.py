@@ -95,6 +95,7 @@ def test_intrusion_after_min_duration_with_start_time() -> None:
         "confidence",
         "model",
         "config_version",
+        "episode",
     }
 
 

@@ -35,7 +35,7 @@ from veilleur.store.models import utcnow
 
 if TYPE_CHECKING:
     from veilleur.api.gate import AuthorisationGate
-    from veilleur.runtime import SignalEvent, Supervisor
+    from veilleur.runtime import AttachedEvent, SignalEvent, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,9 @@ def signal_fields(row: store.SignalRow | store.CalibrationRecord) -> dict[str, A
         "model": row.model,
         "config_version": row.config_version,
         "occurred_at": row.occurred_at.isoformat(),
+        # What happened during the cool-down, attached to this signal's episode.
+        "further_count": row.further_count or 0,
+        "further_events": list(row.further_times or []),
     }
 
 
@@ -193,11 +196,13 @@ class SignalRecorder:
         this is the last defence, SPEC §4)."""
         self.failures = 0
         self.refused = 0
+        self.orphans = 0
+        """Further events whose signal was not stored (refused, or failed)."""
 
     def __call__(self, event: SignalEvent) -> None:
         try:
             with self.sessions() as s:
-                if self.calibrating(s, event):
+                if self.calibrating(s, getattr(event, "mode", "live"), event.signal.camera):
                     # Calibration (SPEC §2): kept for tuning, never a signal, never live.
                     store.record_calibration(s, event, self.data_dir)
                     return
@@ -219,13 +224,45 @@ class SignalRecorder:
             return
         self.bus.publish({"type": "signal", "id": payload["id"], "signal": payload})
 
+    def further(self, event: AttachedEvent) -> None:
+        """The supervisor's `on_further`: add a further event to its signal's episode (count,
+        times, journal), then tell the consoles (`further_event`, the whole updated signal)."""
+        ev = event.event
+        try:
+            with self.sessions() as s:
+                if self.calibrating(s, event.mode, ev.camera):
+                    store.attach_further(s, event, store.CalibrationRecord)
+                    return
+                if self.authorised is not None and not self.authorised(
+                    ev.camera, ev.situation, event.wall_time
+                ):
+                    self.refused += 1
+                    log.warning("dropped a further %s event of camera %s: no active "
+                                "authorisation covered it", ev.situation, ev.camera)  # fmt: skip
+                    return
+                row = store.attach_further(s, event)
+                if row is None:
+                    # Its signal was refused or could not be stored: nothing to attach it to.
+                    self.orphans += 1
+                    log.warning("a further %s event of camera %s has no stored signal",
+                                ev.situation, ev.camera)  # fmt: skip
+                    return
+                assert isinstance(row, store.SignalRow)
+                payload = signal_json(row)
+        except Exception:
+            self.failures += 1
+            log.exception("could not attach a further %s event of camera %s",
+                          ev.situation, ev.camera)  # fmt: skip
+            return
+        self.bus.publish({"type": "further_event", "id": payload["id"], "signal": payload})
+
     @staticmethod
-    def calibrating(s: Session, event: SignalEvent) -> bool:
-        """Whether the event comes from a camera in the calibration mode: as its process ran
+    def calibrating(s: Session, mode: str, camera: str) -> bool:
+        """Whether an event comes from a camera in the calibration mode: as its process ran
         it, or as its stored configuration now says (a mode changed while it was on its way)."""
-        if getattr(event, "mode", "live") == "calibration":
+        if mode == "calibration":
             return True
-        row = store.get_camera(s, event.signal.camera)
+        row = store.get_camera(s, camera)
         return row is not None and (row.config or {}).get("mode") == "calibration"
 
 

@@ -576,7 +576,8 @@ async def signal_stream(
     caller: Reader,
     last_event_id: Annotated[int | None, Header()] = None,
 ) -> StreamingResponse:
-    """Server-sent events: `signal` (a new signal, committed) and `review` (a signal was
+    """Server-sent events: `signal` (a new signal, committed), `further_event` (a further
+    event attached to a signal's episode: the updated signal) and `review` (a signal was
     qualified), of the cameras in the caller's scope. A reconnecting browser sends
     Last-Event-ID and first receives the signals it missed. The stream ends when the session
     stops being valid (logged out, blocked, training or habilitation passed)."""

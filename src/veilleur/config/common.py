@@ -62,7 +62,8 @@ class SituationConfig(Strict):
         default=30.0,
         ge=0,
         description="After a signal, no new signal of this situation in the same zone for this "
-        "many seconds (the operator is already looking).",
+        "many seconds (the operator is already looking); what happens meanwhile is not dropped "
+        "but attached to that signal as further events (a count and their times).",
     )
     min_confidence: float = Field(
         default=0.0,

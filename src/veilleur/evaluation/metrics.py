@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from veilleur.evaluation.truth import ExpectedSignal
-from veilleur.types import Signal
+from veilleur.types import FurtherEvent, Signal
 
 #: A signal may start this long before the truth interval (the situation's own start is
 #: estimated from a few frames) and end this long after it (it is raised after a minimum
@@ -48,6 +48,9 @@ class ClipOutcome:
     """Indices of signals that report nothing expected."""
     error: str | None = None
     """Why the clip could not be analysed, when it could not."""
+    further: list[FurtherEvent] = field(default_factory=list)
+    """Events attached to the signals' episodes during their cool-down (scored per event by
+    `evaluation.episodes`)."""
 
     def match(self, tolerance: float = TOLERANCE_S) -> ClipOutcome:
         self.matched = {i: [] for i in range(len(self.expected))}

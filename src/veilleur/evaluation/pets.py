@@ -6,10 +6,14 @@ expected to walk leftwards), and the expected signals are derived from where the
 people's feet are, with plain code independent of the situation modules.
 
     python -m veilleur.evaluation.pets evaluation/   # writes pets_s2l1.yaml and its config
+
+It also writes `pets_s2l1_cooldown.yaml`: the same clip and truth with the product's default
+cool-down, to score the grouping of events into episodes per event (docs/evaluation.md).
 """
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -115,6 +119,36 @@ def intrusion_truth(
     return [(a, b) for a, b in intervals if b - a >= INTRUSION_MIN_S]
 
 
+def entry_truth(tracks: dict[int, Track], zone: str) -> list[float]:
+    """Times at which an annotated person entered the zone and stayed there at least the
+    minimum duration: walking in after `INTRUSION_GRACE_S` or more outside it, or coming into
+    the picture inside the zone at its border (a zone that reaches the image edge)."""
+    polygon = Polygon(np.array(FORBIDDEN[zone]) * [W, H])
+    margin = 0.03
+    times = []
+    for points in tracks.values():
+        inside = [bool(contains_xy(polygon, f[0], f[1])) for _, f, _ in points]
+        x1, y1, x2, y2 = points[0][2]
+        at_border = x1 <= margin * W or y1 <= margin * H or x2 >= (1 - margin) * W
+        at_border = at_border or y2 >= (1 - margin) * H
+        left_at: float | None = None  # when the person last left the zone
+        i = 0
+        while i < len(points):
+            if not inside[i]:
+                i += 1
+                continue
+            j = i
+            while j + 1 < len(points) and inside[j + 1]:
+                j += 1
+            t_in, t_out = points[i][0], points[j][0]
+            walked_in = i > 0 and (left_at is None or t_in - left_at >= INTRUSION_GRACE_S)
+            if (walked_in or (i == 0 and at_border)) and t_out - t_in >= INTRUSION_MIN_S:
+                times.append(float(t_in))
+            left_at = t_out
+            i = j + 1
+    return sorted(times)
+
+
 def wrong_way_truth(tracks: dict[int, Track], scale: float = 1.0) -> dict[int, tuple[float, float]]:
     """Ground-truth track id → (start, time) of its first movement of `scale` × the minimum
     distance against the path's direction (net movement within the tolerance angle, inside the
@@ -199,16 +233,32 @@ def truth_clip(pets_dir: Path, config: str) -> Clip:
     )
 
 
+def with_default_cooldown(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with the product's default cool-down on every situation (`site_config` turns it
+    off so that each truth event can be scored per signal): the signals group events into
+    episodes, and the further events attached to them are scored per event."""
+    out = copy.deepcopy(config)
+    for camera in out["cameras"].values():
+        for situation in camera["situations"].values():
+            situation.pop("cooldown_s", None)
+    return out
+
+
 def main(argv: list[str]) -> None:
     out = Path(argv[0] if argv else "evaluation")
     shared = Path(__file__).resolve().parents[3].parent / "shared"
     out.mkdir(parents=True, exist_ok=True)
-    config = out / "configs" / "pets_s2l1.yaml"
-    config.parent.mkdir(exist_ok=True)
-    config.write_text(yaml.safe_dump(site_config(), sort_keys=False))
-    clip = truth_clip(shared / "data" / "pets2009_s2l1", "configs/pets_s2l1.yaml")
-    dump_truth(TruthFile(clips=[clip]), out / "pets_s2l1.yaml")
-    print(f"wrote {out / 'pets_s2l1.yaml'} ({len(clip.expected)} expected signals)")
+    (out / "configs").mkdir(exist_ok=True)
+    variants = (
+        ("pets_s2l1", site_config()),
+        ("pets_s2l1_cooldown", with_default_cooldown(site_config())),
+    )
+    for name, config in variants:
+        (out / "configs" / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        clip = truth_clip(shared / "data" / "pets2009_s2l1", f"configs/{name}.yaml")
+        clip = clip.model_copy(update={"name": name})
+        dump_truth(TruthFile(clips=[clip]), out / f"{name}.yaml")
+        print(f"wrote {out / (name + '.yaml')} ({len(clip.expected)} expected signals)")
 
 
 if __name__ == "__main__":

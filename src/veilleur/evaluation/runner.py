@@ -30,14 +30,18 @@ def analyse_clip(clip: Clip, base: Path) -> ClipOutcome:
             warnings.simplefilter("ignore")
             pipe = CameraPipeline(camera, site)
         signals = []
+        further = []
         last_t = 0.0
         with VideoSource(str(video), analysis_fps=cam.analysis_fps, size=cam.analysis_size) as src:
             for frame in src.frames():
                 signals.extend(pipe.process(frame))
+                further.extend(pipe.further)
                 last_t = frame.t
         enabled = [name for name, s in cam.situations.items() if s.enabled]
         duration = last_t + 1.0 / cam.analysis_fps
-        return ClipOutcome(clip.name, duration, clip.synthetic, enabled, signals, clip.expected)
+        return ClipOutcome(
+            clip.name, duration, clip.synthetic, enabled, signals, clip.expected, further=further
+        )
     except Exception as exc:  # one bad clip must not stop the evaluation
         return ClipOutcome(clip.name, 0.0, clip.synthetic, [], [], clip.expected, error=str(exc))
 

@@ -16,7 +16,7 @@ from veilleur.perception.motion import MotionDetector
 from veilleur.perception.tracking import ByteTracker
 from veilleur.scene.state import Scene
 from veilleur.situations import Situation, SituationContext, enabled_situations
-from veilleur.types import PERSON, VEHICLE_CLASSES, Detections, Frame, Signal
+from veilleur.types import PERSON, VEHICLE_CLASSES, Detections, Frame, FurtherEvent, Signal
 
 STAGES = ("decode", "motion", "detection", "pose", "tracking", "scene", "situations")
 
@@ -131,6 +131,9 @@ class CameraPipeline:
         self._last_detect_t: float | None = None
         self.tracked = Detections.empty()
         """Tracked detections of the latest frame (for drawing and evaluation only)."""
+        self.further: list[FurtherEvent] = []
+        """Further events of the latest frame: occurrences during the cool-down of a signal,
+        attached to its episode instead of raising a new signal (`situations.base`)."""
 
     def _crop_for(self, regions: np.ndarray, width: int, height: int) -> np.ndarray | None:
         """The part of the frame worth re-detecting: all moving regions with a margin, or None
@@ -192,7 +195,8 @@ class CameraPipeline:
         return Detections.concat([inside, last[away]])
 
     def process(self, frame: Frame) -> list[Signal]:
-        """Analyse one frame; returns the signals it raises (often none)."""
+        """Analyse one frame; returns the signals it raises (often none). Further events of
+        signals already raised are in `self.further` until the next frame."""
         clock = self.clock
         runs = clock.detector_runs
         dets = self._detect(frame)
@@ -212,8 +216,11 @@ class CameraPipeline:
         self.scene.update(frame, tracked, visible, poses=poses)
         t2 = time.perf_counter()
         signals: list[Signal] = []
+        further: list[FurtherEvent] = []
         for situation in self.situations:
             signals.extend(situation.update(self.scene))
+            further.extend(situation.take_further())
+        self.further = further
         t3 = time.perf_counter()
         clock.add("tracking", t1 - t0)
         clock.add("scene", t2 - t1)

@@ -1,11 +1,12 @@
-"""What the runtime hands to the rest of the platform: signal events and camera statuses."""
+"""What the runtime hands to the rest of the platform: signal events, the further events attached
+to them, and camera statuses."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from veilleur.types import Signal
+from veilleur.types import FurtherEvent, Signal
 
 #: Every `CameraStatus.state`.
 CAMERA_STATES: tuple[str, ...] = ("starting", "running", "stopped", "reconnecting", "failed")
@@ -32,6 +33,19 @@ class SignalEvent:
     mode: str = "live"
     """The camera's mode when it recognised it: 'calibration' events are only recorded for
     tuning, never shown to operators (SPEC §2)."""
+
+
+@dataclass(frozen=True)
+class AttachedEvent:
+    """A further event of a signal's episode (during its cool-down), sent from a camera worker
+    to the main process, which adds it to the stored signal (`SignalEvent.signal.episode` =
+    `event.episode`). No image and nothing about who: what, where, when."""
+
+    event: FurtherEvent
+    wall_time: datetime
+    """UTC time at which the camera worker recognised it."""
+    mode: str = "live"
+    """The camera's mode when it recognised it (as `SignalEvent.mode`)."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ process(es) and one process per camera (`multiprocessing` spawn context), reads 
 on their pipes from a dispatcher thread, and from that thread:
 
 - keeps each camera's status and metrics, and its latest blurred picture;
-- hands signal events to `on_signal`, and the aggregates of cameras in the statistics mode to
+- hands signal events to `on_signal`, the further events attached to them (in order, after
+  their signal) to `on_further`, and the aggregates of cameras in the statistics mode to
   `on_statistics` (through a second thread, so that a slow consumer never delays the health
   checks);
 - restarts a camera process that crashed or stalled (no progress for `stall_s`), with
@@ -38,7 +39,7 @@ from typing import Any
 from veilleur.config.common import SITUATION_IDS
 from veilleur.config.model import CameraConfig, SiteConfig
 from veilleur.runtime import metrics
-from veilleur.runtime.events import CameraStatus, SignalEvent
+from veilleur.runtime.events import AttachedEvent, CameraStatus, SignalEvent
 from veilleur.runtime.pool import DetectorFactory, pool_main
 from veilleur.runtime.worker import EXIT_DONE, WorkerSpec, camera_main
 from veilleur.scene.statistics import DEFAULT_BUCKET_S, StatisticRow
@@ -113,7 +114,8 @@ class Supervisor:
     module-level function): tests use a light detector. `stall_s` is how long a camera may
     make no progress before its process is restarted. `on_statistics` receives the rows of
     each closed time bucket (`statistics_bucket_s`) of cameras in the statistics mode, and of
-    the bucket in progress when such a camera stops.
+    the bucket in progress when such a camera stops. `on_further` receives the further events
+    attached to a signal's episode during its cool-down, after that signal.
     """
 
     def __init__(
@@ -129,9 +131,11 @@ class Supervisor:
         clip_s: float = 4.0,
         on_statistics: Callable[[list[StatisticRow]], None] | None = None,
         statistics_bucket_s: int = DEFAULT_BUCKET_S,
+        on_further: Callable[[AttachedEvent], None] | None = None,
     ) -> None:
         self.site = site
         self.on_signal = on_signal
+        self.on_further = on_further
         self.on_statistics = on_statistics
         self.statistics_bucket_s = statistics_bucket_s
         self.realtime_files = realtime_files
@@ -150,7 +154,9 @@ class Supervisor:
             name: _Camera(name, cfg) for name, cfg in site.cameras.items()
         }
         self._lock = threading.RLock()
-        self._deliveries: queue.Queue[SignalEvent | list[StatisticRow] | None] = queue.Queue()
+        self._deliveries: queue.Queue[SignalEvent | AttachedEvent | list[StatisticRow] | None] = (
+            queue.Queue()
+        )
         self._requests = itertools.count(1)
         self._unblurred: dict[int, tuple[threading.Event, list[bytes | None]]] = {}
         self._closing = threading.Event()
@@ -445,6 +451,14 @@ class Supervisor:
                 except Exception:
                     log.exception("on_statistics failed for %d rows", len(event))
                 continue
+            if isinstance(event, AttachedEvent):
+                # In order after the signal it belongs to: the same queue and thread.
+                try:
+                    if self.on_further is not None:
+                        self.on_further(event)
+                except Exception:
+                    log.exception("on_further failed for a %s event", event.event.situation)
+                continue
             try:
                 self.on_signal(event)
             except Exception:  # one failing delivery must not stop the next ones
@@ -532,6 +546,11 @@ class Supervisor:
                 return  # switched off after the process saw it
             metrics.SIGNALS.labels(name, event.signal.situation).inc()
             self._deliveries.put(event)
+        elif kind == "further":
+            further: AttachedEvent = payload
+            if further.event.situation in cam.inactive:
+                return
+            self._deliveries.put(further)
 
     def _take_report(self, cam: _Camera, r: dict[str, Any], now: float) -> None:
         prev = cam.report or dict.fromkeys(r, 0)

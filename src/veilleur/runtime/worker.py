@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import signal as os_signal
 import threading
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
@@ -35,7 +36,7 @@ import numpy as np
 
 from veilleur.config.model import SiteConfig
 from veilleur.privacy import blur_persons
-from veilleur.runtime.events import SignalEvent
+from veilleur.runtime.events import AttachedEvent, SignalEvent
 from veilleur.runtime.media import clip_mp4, draw_signal, jpeg
 from veilleur.runtime.pool import (
     Outbox,
@@ -45,7 +46,7 @@ from veilleur.runtime.pool import (
     pooled_detector_builds,
 )
 from veilleur.scene.statistics import StatisticsAggregator, statistics_site
-from veilleur.types import PERSON, Detections, Frame, Signal
+from veilleur.types import PERSON, Detections, Frame, FurtherEvent, Signal
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,9 @@ class CameraWorker:
         self.aggregator: StatisticsAggregator | None = None
         self._current: np.ndarray | None = None
         """The latest analysed frame, unblurred: only for an `unblurred` request."""
+        self.run_key = secrets.token_hex(4) + "/"
+        """Prefix of this process's episode keys: a restarted camera's keys never meet an
+        earlier run's, so further events always reach the signal they belong to."""
 
     # ------------------------------------------------------------------ messages
 
@@ -315,7 +319,10 @@ class CameraWorker:
         self.ring.append((frame.t, frame.image, persons))
         for s in signals:
             if s.situation not in self.inactive:
-                self.emit(s, frame, persons)
+                self.emit(replace(s, episode=self.run_key + s.episode), frame, persons)
+        for f in self.pipeline.further:
+            if f.situation not in self.inactive:
+                self.attach(replace(f, episode=self.run_key + f.episode))
         if now - self._last_jpeg >= self.spec.jpeg_interval_s:
             blurred = blur_persons(frame.image, persons)
             if blurred is not None:
@@ -347,6 +354,13 @@ class CameraWorker:
         )
         self.signals += 1
         self.send("signal", event)
+
+    def attach(self, further: FurtherEvent) -> None:
+        """Send a further event of a signal this process sent (same `episode`)."""
+        self.send(
+            "further",
+            AttachedEvent(event=further, wall_time=datetime.now(UTC), mode=self.config.mode),
+        )
 
     # --------------------------------------------------------------------- main
 

@@ -26,7 +26,8 @@ A candidate is rejected when it is
 A signal is raised once per object, when it has been still and unattended for
 `min_duration_s`; `start_s` is when it became unattended (set down by someone who walked on,
 or left by someone who had stayed beside it). The box is the object's. The same place does not
-signal again until nothing has been seen there for `cooldown_s`.
+signal again until nothing has been seen there for `cooldown_s`; another object left there
+meanwhile (one that appeared after the signal) is a further event attached to that signal.
 """
 
 from __future__ import annotations
@@ -157,6 +158,9 @@ class _Place:
 
     box: np.ndarray
     last_present: float
+    episode: str | None = None
+    """Key of the signal raised for the place (None: there since the scene was learnt)."""
+    signalled_t: float = 0.0
 
 
 class AbandonedObject(Situation):
@@ -399,7 +403,8 @@ class AbandonedObject(Situation):
                     c.last_attended = t
             if c.done:
                 continue
-            if any(_overlap(p.box, c.box) >= 0.3 for p in self._places):
+            seen = next((p for p in self._places if _overlap(p.box, c.box) >= 0.3), None)
+            if seen is not None and (seen.episode is None or c.appeared <= seen.signalled_t):
                 # Signalled already, or there since the scene was learnt: one signal per place.
                 c.done = True
                 continue
@@ -415,10 +420,17 @@ class AbandonedObject(Situation):
                 c.reason = "outside the watched zones"
                 continue
             c.done = True
-            self._places.append(_Place(c.box.copy(), t))
             static = STATIC_CONFIDENCE if c.static else 0.0
             confidence = 1.0 - (1.0 - static) * (1.0 - c.det_score)
+            if seen is not None and seen.episode is not None:
+                # Another object left at a place already signalled (it appeared after the
+                # signal): a further event of that signal's episode, not a silent repeat.
+                self.attach(scene, zone, seen.episode, since, [c.box], confidence)
+                continue
             sig = self.signal(scene, zone, since, [c.box], confidence)
+            self._places.append(
+                _Place(c.box.copy(), t, sig.episode if sig is not None else None, t)
+            )
             if sig is not None:
                 out.append(sig)
         return out

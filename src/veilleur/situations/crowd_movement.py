@@ -20,6 +20,10 @@ leaving at the end of a match (the baseline follows it), one runner (not a share
 crowd), a train or bus crossing the zone (no person's box moves with it), a group walking
 into an empty zone (the baseline is learnt anew over `warmup_s` whenever the zone fills), and
 a panning camera (frames where the picture's border moves as one are skipped).
+
+One change is one event. A new change (after the previous one has ended) that lasts
+`min_duration_s` during the zone's cool-down is attached to the previous signal as a further
+event; if it is still under way when the cool-down ends, it is signalled.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class _Zone:
     """When the change under way began."""
     last_change: float = -math.inf
     signalled: bool = False
+    attached: bool = False
+    """The change under way was attached to an earlier signal's episode (cool-down)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +177,7 @@ class CrowdMovement(Situation):
         )
         if sudden:
             if zone.start is None:
-                zone.start, zone.signalled = t, False
+                zone.start, zone.signalled, zone.attached = t, False, False
             zone.last_change = t
         elif self._quiet(zone, t):
             a_base = 1.0 - math.exp(-dt / cfg.baseline_s)
@@ -182,9 +188,12 @@ class CrowdMovement(Situation):
             return None
         if t - zone.start < cfg.min_duration_s:
             return None
-        if self.cooling(name, t):
-            return None
-        zone.signalled = True
         confidence = 0.25 + 0.5 * min(1.0, change / (2.0 * threshold)) + 0.25 * share
         where = list(boxes[fast]) or list(boxes)
+        if self.cooling(name, t):
+            # A new change during the cool-down of the previous one: attached to it, once.
+            if not zone.attached:
+                zone.attached = self.attach_if_cooling(scene, name, zone.start, where, confidence)
+            return None
+        zone.signalled = True
         return self.signal(scene, name, zone.start, where, confidence)

@@ -13,7 +13,9 @@ change of light, a parked van). With a ground calibration the limit is `max_dens
 zone's area on the ground; `max_people` is a limit per zone with or without one.
 
 A situation starts when the estimate goes above the limit, ends when it has stayed below for
-`grace_s`, and raises one signal once it has lasted `min_duration_s`.
+`grace_s`, and raises one signal once it has lasted `min_duration_s`. A new situation (the
+previous one ended) that lasts `min_duration_s` during the zone's cool-down is attached to the
+previous signal as a further event; if it still lasts when the cool-down ends, it is signalled.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class _Zone:
     above_frames: int = 0
     frames: int = 0
     signalled: bool = False
+    attached: bool = False
+    """This period above the limit was attached to an earlier signal's episode (cool-down)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +212,8 @@ class ExcessiveDensity(Situation):
             return None
         if smoothed > limit:
             if zone.start is None:
-                zone.start, zone.above_frames, zone.frames, zone.signalled = t, 0, 0, False
+                zone.start, zone.above_frames, zone.frames = t, 0, 0
+                zone.signalled = zone.attached = False
             zone.last_above = t
         elif zone.start is not None and t - zone.last_above > self.cfg.grace_s:
             zone.start = None
@@ -220,9 +225,9 @@ class ExcessiveDensity(Situation):
         # running but does not raise on its own.
         if zone.signalled or t - zone.start < self.cfg.min_duration_s or zone.last_above != t:
             return None
-        if self.cooling(name, t):
+        cooling = self.cooling(name, t)
+        if cooling and zone.attached:
             return None
-        zone.signalled = True
         # Surer the further above the limit, the steadier, and the more of it is detections.
         margin = min(1.0, 0.5 + (smoothed / limit - 1.0))
         stability = zone.above_frames / max(zone.frames, 1)
@@ -235,6 +240,11 @@ class ExcessiveDensity(Situation):
         else:
             assert scene.geometry is not None
             where = [np.array([0.0, 0.0, scene.geometry.width, scene.geometry.height])]
+        if cooling:
+            # A new period above the limit during the cool-down of the previous signal.
+            zone.attached = self.attach_if_cooling(scene, name, zone.start, where, confidence)
+            return None
+        zone.signalled = True
         return self.signal(scene, name, zone.start, where, confidence)
 
 

@@ -9,7 +9,9 @@ counted as flicker or smoke (still ones are kept: a parked car can burn).
 A zone (or the whole image when none is configured) is watched as a whole: an *episode* starts
 with the first confirmed fire region and ends when nothing fire-like has been seen for
 `grace_s`. One signal per episode, once flames have lasted `min_duration_s` (or smoke alone
-`smoke_min_duration_s`), with the union box of the fire regions seen then.
+`smoke_min_duration_s`), with the union box of the fire regions seen then. A new episode
+(after `grace_s` without fire) that would signal during the zone's cool-down is attached to the
+previous signal as a further event; if it still burns when the cool-down ends, it is signalled.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class _Episode:
     start: float
     last_seen: float
     signalled: bool = False
+    attached: bool = False
+    """Already attached to an earlier signal's episode as a further event."""
 
 
 class FireStart(Situation):
@@ -112,11 +116,16 @@ class FireStart(Situation):
                 ep = _Episode(start=min(r.first_t for r in inside), last_seen=t)
                 self._episodes[zone] = ep
             ep.last_seen = t
-            if ep.signalled or self.cooling(zone, t):
+            if ep.signalled:
+                continue
+            confidence = max(r.confidence for r in inside)
+            boxes = [r.box for r in inside]
+            if self.cooling(zone, t):
+                if not ep.attached:
+                    ep.attached = self.attach_if_cooling(scene, zone, ep.start, boxes, confidence)
                 continue
             ep.signalled = True
-            confidence = max(r.confidence for r in inside)
-            sig = self.signal(scene, zone, ep.start, [r.box for r in inside], confidence)
+            sig = self.signal(scene, zone, ep.start, boxes, confidence)
             if sig is not None:
                 out.append(sig)
         return out

@@ -7,7 +7,8 @@ legs-versus-hips, box shape, and box height against the person's own upright hei
 is a lying observation within `fall_window_s` of an upright one (`require_fall`); the person is
 *down* from then on until seen upright again. The signal comes once they have been down for
 `min_duration_s` with most observations lying and little movement; its start is the last
-upright moment (the fall's onset) and its box the person's.
+upright moment (the fall's onset) and its box the person's. Another person down in the same
+zone during the cool-down is a further event attached to that signal.
 """
 
 from __future__ import annotations
@@ -154,8 +155,8 @@ class PersonOnGround(Situation):
             lying = scores >= self.cfg.min_lying_score
             confidence = float(scores[lying].mean() * lying.mean())
             for zone in self._zones(scene, ob.box):
-                if self.cooling(zone, scene.t):
-                    continue
+                if self.attach_if_cooling(scene, zone, down.onset, [ob.box], confidence):
+                    continue  # another person down during the cool-down: attached, not lost
                 sig = self.signal(scene, zone, down.onset, [ob.box], confidence)
                 if sig is not None:
                     out.append(sig)

@@ -14,7 +14,8 @@ hand and confirmation rules. Its file name and the start of its SHA-256 are repo
 `model` of every signal.
 
 One signal per person holding the weapon (the track id stays in this object's memory only),
-and the situation's cool-down per zone. The box covers the person and the weapon.
+and the situation's cool-down per zone: another person seen with a weapon during it is a further
+event attached to the signal. The box covers the person and the weapon.
 """
 
 from __future__ import annotations
@@ -196,10 +197,10 @@ class Weapon(Situation):
             if not watched:
                 continue
             hits.fired = True
-            if self.cooling(zone, t):
-                continue
             confidence = float(np.mean([w.score for _, w in seen]))
             boxes = [person.box, *(w.box for _, w in seen[-1:])]
+            if self.attach_if_cooling(scene, zone, start, boxes, confidence):
+                continue  # another weapon seen during the cool-down: attached to the episode
             sig = self.signal(scene, zone, start, boxes, confidence)
             if sig is not None:
                 out.append(sig)

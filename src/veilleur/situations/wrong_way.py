@@ -6,6 +6,9 @@ is measured from where they turned, and a short step back never adds up to `min_
 Positions are smoothed over a few frames so box jitter does not count as movement. With a
 ground-plane calibration distances are in metres, which removes the perspective bias (far
 objects move fewer pixels).
+
+Each object moving against the direction is one event: the first in a zone raises a signal;
+others within its cool-down are attached to it as further events (never dropped).
 """
 
 from __future__ import annotations
@@ -92,9 +95,9 @@ class WrongWay(Situation):
                 if found is None:
                     continue
                 self._fired.add((st.track_id, zone))
-                if self.cooling(zone, scene.t):
-                    continue
                 start, confidence = found
+                if self.attach_if_cooling(scene, zone, start, [st.box], confidence):
+                    continue  # another wrong-way movement of the episode signalled already
                 sig = self.signal(scene, zone, start, [st.box], confidence)
                 if sig is not None:
                     out.append(sig)

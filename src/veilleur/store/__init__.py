@@ -76,8 +76,10 @@ from veilleur.store.models import (
     WebSession,
 )
 from veilleur.store.signals import (
+    AttachedEventLike,
     SignalEventLike,
     SignalLike,
+    attach_further,
     get_signal,
     list_signals,
     media_file,
@@ -98,6 +100,7 @@ __all__ = [
     "SIGNAL_STATES",
     "STATISTIC_METRICS",
     "VERDICTS",
+    "AttachedEventLike",
     "Authorisation",
     "AuthorisationError",
     "Base",
@@ -114,6 +117,7 @@ __all__ = [
     "User",
     "WebSession",
     "alembic_config",
+    "attach_further",
     "authenticate",
     "calibration_counts",
     "camera_config",

@@ -40,6 +40,7 @@ ANONYMOUS = "anonymous"
 
 ACTIONS: tuple[str, ...] = (
     "signal.recorded",
+    "signal.further_event",
     "signal.qualified",
     "media.viewed",
     "camera.created",

@@ -2,7 +2,7 @@
 
 Nothing here records a person: no track, no face, no identity, no per-person row (SPEC S1, S3).
 A signal row holds only what `veilleur.types.Signal` says plus where its blurred snapshot and
-clip lie in the data directory.
+clip lie in the data directory, and the count and times of the further events of its episode.
 """
 
 from __future__ import annotations
@@ -165,6 +165,18 @@ class SignalFields:
     occurred_at: Mapped[datetime] = mapped_column(index=True)
     snapshot_path: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    episode: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The key of the episode the signal opened (`Signal.episode`, unique to one camera
+    process): how further events find it. Names an episode, never an object or a person."""
+    further_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many further events were attached to the episode during its cool-down."""
+    further_times: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """When they happened, oldest first (the first `MAX_FURTHER_TIMES`): each
+    `{"start_s", "end_s", "occurred_at"}`. None when there was none."""
+
+
+#: Further events whose times a signal row keeps (the count goes on beyond).
+MAX_FURTHER_TIMES = 200
 
 
 class SignalRow(SignalFields, Base):

@@ -26,6 +26,7 @@ from veilleur.config.common import SITUATION_IDS
 from veilleur.store.journal import SYSTEM
 from veilleur.store.journal import append as journal_append
 from veilleur.store.models import (
+    MAX_FURTHER_TIMES,
     SIGNAL_STATES,
     VERDICTS,
     MissedReport,
@@ -63,6 +64,32 @@ class SignalLike(Protocol):
     def model(self) -> str: ...
     @property
     def config_version(self) -> str: ...
+    @property
+    def episode(self) -> str: ...
+
+
+class FurtherEventLike(Protocol):
+    """What the store reads of a `veilleur.types.FurtherEvent`."""
+
+    @property
+    def situation(self) -> str: ...
+    @property
+    def camera(self) -> str: ...
+    @property
+    def episode(self) -> str: ...
+    @property
+    def start_s(self) -> float: ...
+    @property
+    def end_s(self) -> float: ...
+
+
+class AttachedEventLike(Protocol):
+    """What the store reads of a `veilleur.runtime.AttachedEvent`."""
+
+    @property
+    def event(self) -> FurtherEventLike: ...
+    @property
+    def wall_time(self) -> datetime: ...
 
 
 class SignalEventLike(Protocol):
@@ -138,6 +165,7 @@ def signal_columns(
         "config_version": signal.config_version,
         "occurred_at": occurred_at,
         "snapshot_path": snapshot_path,
+        "episode": signal.episode or None,
     }
 
 
@@ -198,6 +226,76 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
         s.rollback()
         for path in written:
             path.unlink(missing_ok=True)
+        raise
+    return row
+
+
+def attach_further(
+    s: Session, event: AttachedEventLike, model: type[SignalFields] = SignalRow
+) -> SignalFields | None:
+    """Add a further event to the stored signal (or calibration record, `model`) whose episode
+    it belongs to, and commit; a signal is journaled with it (`signal.further_event`).
+
+    Returns the updated row, or None when no row has that episode (its signal was refused or
+    could not be stored: the further event is not kept either).
+    """
+    further = event.event
+    if not further.episode:
+        raise ValueError("a further event must name the episode of its signal")
+    if event.wall_time.tzinfo is None:
+        raise ValueError("wall_time must be an aware (UTC) datetime")
+    for v in (further.start_s, further.end_s):
+        if not math.isfinite(float(v)):
+            raise ValueError("start_s and end_s must be finite")
+    stmt = (
+        select(model)
+        .where(
+            model.camera == further.camera,
+            model.situation == further.situation,
+            model.episode == further.episode,
+        )
+        .order_by(model.id.desc())
+        .limit(1)
+        # Serialises two updates of one row (PostgreSQL); SQLite locks the whole database.
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    row = s.scalars(stmt).first()
+    if row is None:
+        s.rollback()
+        return None
+    occurred_at = event.wall_time.astimezone(UTC)
+    count = (row.further_count or 0) + 1
+    times = list(row.further_times or [])
+    if len(times) < MAX_FURTHER_TIMES:
+        times.append(
+            {
+                "start_s": round(float(further.start_s), 3),
+                "end_s": round(float(further.end_s), 3),
+                "occurred_at": occurred_at.isoformat(),
+            }
+        )
+    row.further_count = count
+    row.further_times = times  # a new list: the JSON column sees the change
+    try:
+        if isinstance(row, SignalRow):
+            journal_append(
+                s,
+                SYSTEM,
+                "signal.further_event",
+                f"signal:{row.id}",
+                {
+                    "situation": row.situation,
+                    "camera": row.camera,
+                    "zone": row.zone,
+                    "count": count,
+                    "start_s": round(float(further.start_s), 3),
+                    "occurred_at": occurred_at.isoformat(),
+                },
+            )
+        s.commit()
+    except BaseException:
+        s.rollback()
         raise
     return row
 

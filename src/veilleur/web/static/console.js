@@ -5,7 +5,7 @@
   const body = document.body;
   const csrf = body.dataset.csrf || "";
   const liveMs = parseInt(body.dataset.liveMs || "1000", 10);
-  const state = { signalsReceived: 0, lastSignal: null, streamOpen: false };
+  const state = { signalsReceived: 0, lastSignal: null, streamOpen: false, furtherReceived: 0 };
   window.veilleur = state;
 
   /* --- live images: reload each one after the previous load ended, so a slow link never
@@ -135,15 +135,16 @@
       setTimeout(function () { card.classList.remove("fresh"); }, 8000);
     }).catch(function () { /* the next reload shows it */ });
   }
-  function replaceCard(sig) {
+  function replaceCard(sig, highlight) {
     const old = document.getElementById("signal-" + sig.id);
     if (!old) return;
     fetchCard(sig.id).then(function (card) {
       const current = document.getElementById("signal-" + sig.id);
       if (!card || !current) return;
-      card.classList.remove("fresh");
+      if (!highlight) card.classList.remove("fresh");
       current.replaceWith(card);
       if (window.htmx) window.htmx.process(card);
+      if (highlight) setTimeout(function () { card.classList.remove("fresh"); }, 8000);
     }).catch(function () {});
   }
   const labels = {
@@ -175,7 +176,17 @@
       if (matches(sig)) insertCard(sig);
     });
     source.addEventListener("review", function (e) {
-      replaceCard(JSON.parse(e.data));
+      replaceCard(JSON.parse(e.data), false);
+    });
+    /* Another occurrence during a signal's cool-down: its card shows the new count and time
+       (no new card, no chime: the operator is already on it, but it is said). */
+    source.addEventListener("further_event", function (e) {
+      const sig = JSON.parse(e.data);
+      state.furtherReceived += 1;
+      say((labels[sig.situation] || sig.situation) + " again on " + sig.camera +
+        (sig.zone ? " (" + sig.zone + ")" : "") + ": signal #" + sig.id + " now has " +
+        sig.further_count + " further event" + (sig.further_count > 1 ? "s" : ""));
+      replaceCard(sig, true);
     });
   }
 })();
