@@ -334,15 +334,16 @@ def test_periodicity_separates_lights_from_flicker() -> None:
     assert periodicity(np.ones(30)) == 0.0 and periodicity(np.arange(5.0)) == 0.0
 
 
-def test_global_motion_finds_a_shift_and_ignores_a_moving_object() -> None:
+def test_global_motion_finds_the_camera_move_and_ignores_a_moving_object() -> None:
     bg = background(2)
     grey = np.clip(bg[..., 0], 0, 255).astype(np.uint8)
     gm = GlobalMotion()
     assert gm.update(grey) is None
     m = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, -2.0]])
     shifted = cv2.warpAffine(grey, m, (W, H), borderMode=cv2.BORDER_REFLECT)
-    shift = gm.update(shifted)
-    assert shift is not None and np.allclose(shift, [3.0, -2.0], atol=0.5)
+    motion = gm.update(shifted)
+    assert motion is not None and np.allclose(motion[:, 2], [3.0, -2.0], atol=0.5)
+    assert np.allclose(motion[:, :2], np.eye(2), atol=0.02)
     still = GlobalMotion()
     still.update(grey)
     moved = grey.copy()

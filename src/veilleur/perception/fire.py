@@ -86,9 +86,14 @@ class FlameParams:
     max_periodicity: float = 0.8
     """Largest autocorrelation at a lag of 2 frames or more (or anticorrelation at a lag of
     1) of the region's area or brightness: above it the light is periodic."""
-    min_samples: int = 12
+    min_samples: int = 10
     """Frames a region must have been seen in before it can be confirmed (the periodicity
     of a shorter series means little)."""
+    max_on_person: float = 0.5
+    """Largest share of a region (median over its frames) inside the boxes of detected
+    people: above it, the warm, changing pixels are skin or clothing moving with the person
+    (a face, a red or white shirt). A fire beside or in front of someone keeps most of its
+    area outside their box."""
     max_travel: float = 1.5
     """Largest distance the region's centre may move over its history, in region sizes."""
     min_solidity: float = 0.15
@@ -180,6 +185,7 @@ class _Obs:
     brightness: float
     centre: np.ndarray
     solid: float = 1.0  # share of candidate pixels whose 3×3 neighbourhood is all candidate
+    on_person: float = 0.0  # share of the region inside the box of a person
 
 
 @dataclass
@@ -293,6 +299,16 @@ class _Window:
     def __len__(self) -> int:
         return len(self.items)
 
+    def remap(self, move: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Apply `move` to every map kept (the camera moved), and count them again."""
+        if not self.items:
+            return
+        self.items = deque((t, [move(m) for m in maps]) for t, maps in self.items)
+        self.sums = [np.zeros(s.shape, np.uint16) for s in self.sums]
+        for _, maps in self.items:
+            for s, m in zip(self.sums, maps, strict=True):
+                s += m
+
     def clear(self) -> None:
         self.items.clear()
         self.sums = []
@@ -326,58 +342,83 @@ def _mask_boxes(
 
 
 class GlobalMotion:
-    """Translation of the picture from one frame to the next (a camera shaking or panning),
-    by phase correlation of half-size grey copies (about 0.4 ms at 320×180)."""
+    """How the whole picture moved since the previous frame (a camera shaking, panning, zooming
+    or hand-held): a similarity (shift, rotation, scale) fitted by RANSAC to corners tracked
+    with pyramidal Lucas-Kanade, about 1 ms at 320×180. Things moving in a still view (people,
+    cars, flames) are a minority of the corners and fall out as outliers."""
 
     def __init__(
-        self, min_shift: float = 0.3, min_response: float = 0.1, min_gain: float = 0.8
+        self,
+        min_move: float = 0.3,
+        max_corners: int = 150,
+        min_inliers: int = 12,
+        min_inlier_share: float = 0.1,
     ) -> None:
-        self.min_shift = min_shift
-        self.min_response = min_response
-        self.min_gain = min_gain
-        """A shift is accepted when it leaves at most this share of the frame difference."""
+        self.min_move = min_move
+        """A motion that moves no corner of the frame by this many pixels counts as none."""
+        self.max_corners = max_corners
+        self.min_inliers = min_inliers
+        self.min_inlier_share = min_inlier_share
+        """Share of the tracked corners the fitted motion must explain within a pixel."""
         self._prev: np.ndarray | None = None
-        self._window: np.ndarray | None = None
+        self._points: np.ndarray | None = None
 
     def update(self, grey: np.ndarray) -> np.ndarray | None:
-        """The shift (dx, dy) in pixels of `grey` since the previous frame, or None when it is
-        too small or too uncertain to matter."""
+        """The 2×3 matrix taking pixels of the previous frame to `grey`, or None when the
+        picture did not move (or its motion cannot be told with confidence)."""
+        prev, points = self._prev, self._points
+        self._prev = grey
+        self._points = cv2.goodFeaturesToTrack(grey, self.max_corners, 0.01, 7, blockSize=5)
+        if prev is None or prev.shape != grey.shape or points is None:
+            return None
+        if len(points) < self.min_inliers:
+            return None
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(
+            prev,
+            grey,
+            points,
+            None,  # type: ignore[call-overload]
+            winSize=(15, 15),
+            maxLevel=3,
+        )
+        ok = status.ravel() == 1
+        if int(ok.sum()) < self.min_inliers:
+            return None
+        m, inliers = cv2.estimateAffinePartial2D(
+            points[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=2.0
+        )
+        if m is None or inliers is None:
+            return None
+        n_in = int(inliers.sum())
+        if n_in < self.min_inliers or n_in < self.min_inlier_share * int(ok.sum()):
+            return None
         h, w = grey.shape
-        small = cv2.resize(grey, (w // 2, h // 2), interpolation=cv2.INTER_AREA).astype(np.float32)
-        prev, self._prev = self._prev, small
-        if prev is None or prev.shape != small.shape:
-            self._window = cv2.createHanningWindow((w // 2, h // 2), cv2.CV_32F)
+        corners = np.array([[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]])
+        if float(np.abs(corners @ m[:, :2].T + m[:, 2] - corners).max()) < self.min_move:
             return None
-        # phaseCorrelate applies its window to its inputs in place: give it copies.
-        (dx, dy), response = cv2.phaseCorrelate(prev.copy(), small.copy(), self._window)
-        shift = np.array([2.0 * dx, 2.0 * dy])
-        if response < self.min_response or float(np.abs(shift).max()) < self.min_shift:
-            return None
-        # People or a car crossing a still view can pull the correlation: accept the shift only
-        # if it explains the whole picture clearly better than no movement at all.
-        m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
-        moved = cv2.warpAffine(prev, m, (w // 2, h // 2), borderMode=cv2.BORDER_REPLICATE)
-        b = int(np.ceil(np.abs([dx, dy]).max())) + 1
-        inner = (slice(b, h // 2 - b), slice(b, w // 2 - b))
-        still = float(cv2.absdiff(small, prev)[inner].mean())
-        if float(cv2.absdiff(small, moved)[inner].mean()) > self.min_gain * still:
-            return None
-        return shift
+        return np.asarray(m, dtype=np.float64)
 
 
-def _shifted(
-    grey: np.ndarray, colour: np.ndarray, shift: np.ndarray
+def _warped(
+    grey: np.ndarray, colour: np.ndarray, m: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`grey` and `colour` moved by `shift`, and the mask of pixels that were in view."""
+    """`grey` and `colour` moved by the 2×3 matrix `m`, and the mask of pixels that were in
+    view."""
     h, w = grey.shape
-    m = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]], dtype=np.float64)
     grey2 = cv2.warpAffine(grey, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     colour2 = cv2.warpAffine(colour, m, (w, h), flags=cv2.INTER_NEAREST)
-    valid = np.zeros((h, w), dtype=np.uint8)
-    x1, x2 = int(np.ceil(max(0.0, shift[0]))), w - int(np.ceil(max(0.0, -shift[0])))
-    y1, y2 = int(np.ceil(max(0.0, shift[1]))), h - int(np.ceil(max(0.0, -shift[1])))
-    valid[y1:y2, x1:x2] = 1
+    valid = cv2.warpAffine(np.ones((h, w), np.uint8), m, (w, h), flags=cv2.INTER_NEAREST)
     return grey2, colour2, valid
+
+
+def _move_points(m: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    return np.asarray(xy, dtype=np.float64) @ m[:, :2].T + m[:, 2]
+
+
+def _move_box(m: np.ndarray, box: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    p = _move_points(m, np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]))
+    return np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()])
 
 
 class FlameCue:
@@ -402,12 +443,17 @@ class FlameCue:
         return m.astype(np.uint8)
 
     def update(
-        self, image: np.ndarray, t: float, ignore: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        t: float,
+        ignore: np.ndarray | None = None,
+        people: np.ndarray | None = None,
     ) -> list[FireRegion]:
         """Take in one analysed frame; returns the regions tracked now.
 
         `ignore`: boxes (N, 4, input pixels) of moving things already explained (people and
-        vehicles on the move); flicker inside them does not count.
+        vehicles on the move); flicker inside them does not count. `people`: boxes of every
+        person seen, still or moving; a region lying mostly inside them is skin or clothing.
         """
         p = self.p
         work, self._scale = _work_copy(image, self.work_width)
@@ -415,7 +461,7 @@ class FlameCue:
         colour = self.colour_mask(work)
         prev = self._prev
         self._prev = (grey, colour)
-        shift = self._motion.update(grey)
+        motion = self._motion.update(grey)
         if prev is None or prev[0].shape != grey.shape:
             self._window.clear()
             self._greys.clear()
@@ -423,9 +469,11 @@ class FlameCue:
             return []
         prev_grey, prev_colour = prev
         valid = None
-        if shift is not None:
-            # The camera moved: compare each pixel with where it was, not with what was there.
-            prev_grey, prev_colour, valid = _shifted(prev_grey, prev_colour, shift)
+        if motion is not None:
+            # The camera moved: compare each pixel with where it was, not with what was there,
+            # and carry the evidence gathered so far along with the picture.
+            prev_grey, prev_colour, valid = _warped(prev_grey, prev_colour, motion)
+            self._follow(motion)
         signed = cv2.subtract(grey, prev_grey, dtype=cv2.CV_16S)
         d = p.flicker_delta
         if valid is None:
@@ -444,9 +492,29 @@ class FlameCue:
         self._greys.append((t, grey))
         while self._greys and self._greys[0][0] <= t - p.window_s:
             self._greys.popleft()
-        observations = self._regions(t, colour, flicker, signed, grey)
+        on_people = _mask_boxes(grey.shape, people, self._scale)
+        observations = self._regions(t, colour, flicker, signed, grey, on_people)
         self._tracker.update(t, observations)
         return [self._judge(tr, t) for tr in self._tracker.tracks if tr.last_t == t]
+
+    def _follow(self, m: np.ndarray) -> None:
+        """Move the per-pixel evidence, the recent pictures and the tracked regions with the
+        picture (2×3 matrix `m` from the previous frame to this one)."""
+        h, w = self._prev[0].shape if self._prev is not None else (0, 0)
+
+        def counts(a: np.ndarray) -> np.ndarray:  # what comes into view has no evidence yet
+            return cv2.warpAffine(a, m, (w, h), flags=cv2.INTER_NEAREST)
+
+        def picture(g: np.ndarray) -> np.ndarray:
+            return cv2.warpAffine(g, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+        self._window.remap(counts)
+        self._greys = deque((t, picture(g)) for t, g in self._greys)
+        for tr in self._tracker.tracks:
+            tr.box = _move_box(m, tr.box)
+            for o in tr.obs:
+                o.box = _move_box(m, o.box)
+                o.centre = _move_points(m, o.centre[None, :])[0]
 
     def _regions(
         self,
@@ -455,6 +523,7 @@ class FlameCue:
         flicker: np.ndarray,
         signed: np.ndarray,
         grey: np.ndarray,
+        people: np.ndarray | None = None,
     ) -> list[_Obs]:
         p = self.p
         pairs = len(self._window)
@@ -479,6 +548,9 @@ class FlameCue:
             solid = float(core[y : y + h, x : x + w][inside].sum()) / max(n_raw, 1)
             n_col = int(col.sum())
             n_fl = int(fl.sum())
+            on_person = 0.0
+            if people is not None:
+                on_person = float(people[y : y + h, x : x + w][inside].sum()) / max(area, 1)
             s = signed[y : y + h, x : x + w][fl].astype(np.float64)
             coherence = float(abs(s.sum()) / max(np.abs(s).sum(), 1.0)) if n_fl else 1.0
             g = grey[y : y + h, x : x + w]
@@ -500,6 +572,7 @@ class FlameCue:
                     bright,
                     centre,
                     solid,
+                    on_person,
                 )
             )
         return out
@@ -559,7 +632,14 @@ class FlameEvidence:
 
     @cached_property
     def solidity(self) -> float:
-        return float(np.median([o.solid for o in self.obs]))
+        """Upper quartile of the share of solid pixels: a fire coming into view or catching
+        starts sparse and fills in; a tape or an edge stays thin throughout."""
+        return float(np.percentile([o.solid for o in self.obs], 75))
+
+    @cached_property
+    def on_person(self) -> float:
+        """Median share of the region inside the boxes of people."""
+        return float(np.median([o.on_person for o in self.obs]))
 
     @cached_property
     def flickering(self) -> float:
@@ -599,8 +679,8 @@ class FlameEvidence:
         return float(np.clip((c[-1] - c[0]) / max(c[0], 1.0), 0.0, 1.0))
 
     def as_dict(self) -> dict[str, float]:
-        names = ("presence", "solidity", "flickering", "steadiness", "dark", "coherence",
-                 "periodicity", "travel", "growth")  # fmt: skip
+        names = ("presence", "solidity", "on_person", "flickering", "steadiness", "dark",
+                 "coherence", "periodicity", "travel", "growth")  # fmt: skip
         return {n: float(getattr(self, n)) for n in names}
 
 
@@ -612,6 +692,8 @@ def _flame_verdict(
         return "too short to judge", 0.0
     if ev.presence < p.min_presence:
         return "intermittent", 0.0
+    if ev.on_person > p.max_on_person:
+        return "on a person (skin, clothing)", 0.0
     if ev.solidity < p.min_solidity:
         return "thin (a flapping tape, an edge)", 0.0
     if ev.flickering < p.min_flicker_frames:

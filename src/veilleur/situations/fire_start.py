@@ -83,6 +83,18 @@ class FireStart(Situation):
         ]
         return np.stack(boxes) if boxes else None
 
+    def _people(self, scene: Scene) -> np.ndarray | None:
+        """Boxes of every person seen now, still or moving, a little wider than detected
+        (hair, hands and loose clothes stick out of tight boxes)."""
+        if not self.cfg.ignore_detected:
+            return None
+        boxes = [np.asarray(st.box, float) for st in scene.visible if st.class_id == PERSON]
+        if not boxes:
+            return None
+        b = np.stack(boxes)
+        pad = 0.1 * (b[:, 2] - b[:, 0])
+        return np.stack([b[:, 0] - pad, b[:, 1] - pad, b[:, 2] + pad, b[:, 3]], axis=1)
+
     def _ready(self, region: FireRegion, t: float) -> bool:
         need = self.cfg.min_duration_s if region.kind == "flame" else self.cfg.smoke_min_duration_s
         return region.confirmed and t - region.first_t >= need
@@ -94,7 +106,7 @@ class FireStart(Situation):
         ignore = self._ignore(scene)
         regions: list[FireRegion] = []
         if self.flame is not None:
-            regions += self.flame.update(scene.image, t, ignore)
+            regions += self.flame.update(scene.image, t, ignore, self._people(scene))
         if self.smoke is not None:
             regions += self.smoke.update(scene.image, t, ignore)
         self.regions = regions
