@@ -89,6 +89,17 @@ class FlameParams:
     min_samples: int = 10
     """Frames a region must have been seen in before it can be confirmed (the periodicity
     of a shorter series means little)."""
+    min_novelty: float = 0.3
+    """Smallest novelty of a region's picture: how far its latest pictures are from the
+    closest of the earlier ones (two frames back or more), relative to how much it changes
+    from frame to frame. Flames never show the same picture twice; a sign's animation, a
+    chaser or a beacon cycles through a few pictures and comes back to each (about 0.1)."""
+    recur_frames: int = 20
+    """How many recent frames the novelty compares with (4 s at 5 frames/s)."""
+    max_width_ratio: float = 4.0
+    """Largest width of a region over its height (median over its frames): flames rise, so a
+    flame region is seldom much wider than tall; a row of headlights or tail lights on a
+    distant road, a lit strip or a reflection along the ground is."""
     max_on_person: float = 0.5
     """Largest share of a region (median over its frames) inside the boxes of detected
     people: above it, the warm, changing pixels are skin or clothing moving with the person
@@ -434,6 +445,7 @@ class FlameCue:
         self._square = np.ones((3, 3), np.uint8)
         self._scale = 1.0
         self._greys: deque[tuple[float, np.ndarray]] = deque()
+        self._recent: deque[np.ndarray] = deque()  # greys of the last `recur_s`, for recurrence
         self._motion = GlobalMotion()
 
     def colour_mask(self, work: np.ndarray) -> np.ndarray:
@@ -465,6 +477,7 @@ class FlameCue:
         if prev is None or prev[0].shape != grey.shape:
             self._window.clear()
             self._greys.clear()
+            self._recent.clear()
             self._tracker.reset()
             return []
         prev_grey, prev_colour = prev
@@ -485,13 +498,18 @@ class FlameCue:
             darker = cv2.subtract(cv2.erode(prev_grey, self._square), grey) >= d
             changed = (brighter | darker).astype(np.uint8) & valid
         flicker = (colour | prev_colour) & changed
-        skip = _mask_boxes(grey.shape, ignore, self._scale)
+        # Whether a detected thing moves is told from its box moving in the picture: on a
+        # moving camera every box moves (a burning car too), so nothing is excluded then.
+        skip = _mask_boxes(grey.shape, ignore, self._scale) if motion is None else None
         if skip is not None:
             flicker[skip] = 0
         self._window.push(t, [colour, flicker])
         self._greys.append((t, grey))
         while self._greys and self._greys[0][0] <= t - p.window_s:
             self._greys.popleft()
+        self._recent.append(grey)
+        while len(self._recent) > p.recur_frames:
+            self._recent.popleft()
         on_people = _mask_boxes(grey.shape, people, self._scale)
         observations = self._regions(t, colour, flicker, signed, grey, on_people)
         self._tracker.update(t, observations)
@@ -510,6 +528,7 @@ class FlameCue:
 
         self._window.remap(counts)
         self._greys = deque((t, picture(g)) for t, g in self._greys)
+        self._recent = deque(picture(g) for g in self._recent)
         for tr in self._tracker.tracks:
             tr.box = _move_box(m, tr.box)
             for o in tr.obs:
@@ -594,11 +613,32 @@ class FlameCue:
         close = lit & (np.abs(greys - median) <= self.p.steady_delta)
         return float(close.sum() / max(int(lit.sum()), 1))
 
+    def _novelty(self, box: np.ndarray) -> float:
+        """How new the region's latest pictures are: for each of the last frames, the mean
+        grey difference to the closest frame two or more before it, over the median
+        difference between consecutive frames (pixels of `box`, work pixels, that were
+        flame-coloured at least twice in the window). About 1 or more for flames."""
+        x1, y1, x2, y2 = (max(0, int(v)) for v in box)
+        where = self._window.sums[0][y1:y2, x1:x2] >= 2
+        if not where.any() or len(self._recent) < 6:
+            return 1.0
+        g = np.stack([im[y1:y2, x1:x2][where] for im in self._recent]).astype(np.float32)
+        n = len(g)
+        step = float(np.median(np.abs(g[1:] - g[:-1]).mean(axis=1)))
+        if step < 1.0:  # still: other tests judge it
+            return 1.0
+        closest = [
+            float(np.abs(g[i][None, :] - g[: i - 1]).mean(axis=1).min()) for i in range(n - 3, n)
+        ]
+        return float(np.median(closest)) / step
+
     def _judge(self, tr: _Track, t: float) -> FireRegion:
         box = _scale_box(tr.box, self._scale)
         if len(tr.obs) < self.p.min_samples:
             return FireRegion("flame", box, tr.first_t, False, 0.0, "too short to judge")
-        evidence = FlameEvidence(list(tr.obs), lambda: self._steadiness(tr.box))
+        evidence = FlameEvidence(
+            list(tr.obs), lambda: self._steadiness(tr.box), lambda: self._novelty(tr.box)
+        )
         reason, confidence = _flame_verdict(evidence, tr.first_t, t, self.p)
         return FireRegion("flame", box, tr.first_t, reason == "", confidence, reason)
 
@@ -617,9 +657,15 @@ class FlameEvidence:
     """What a flame track's history says, each value computed when first asked for (the
     verdict stops at the first failed test, so most tracks never pay for the dear ones)."""
 
-    def __init__(self, obs: list[_Obs], steadiness: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        obs: list[_Obs],
+        steadiness: Callable[[], float],
+        novelty: Callable[[], float] = lambda: 1.0,
+    ) -> None:
         self.obs = obs
         self._steadiness = steadiness
+        self._novelty = novelty
         self.colours = np.array([o.colour for o in obs])
         self.areas = np.array([o.area for o in obs])
 
@@ -637,6 +683,13 @@ class FlameEvidence:
         return float(np.percentile([o.solid for o in self.obs], 75))
 
     @cached_property
+    def width_ratio(self) -> float:
+        """Median width over height of the region's box."""
+        boxes = np.stack([o.box for o in self.obs])
+        w, h = boxes[:, 2] - boxes[:, 0], np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
+        return float(np.median(w / h))
+
+    @cached_property
     def on_person(self) -> float:
         """Median share of the region inside the boxes of people."""
         return float(np.median([o.on_person for o in self.obs]))
@@ -650,6 +703,10 @@ class FlameEvidence:
     @cached_property
     def steadiness(self) -> float:
         return self._steadiness()
+
+    @cached_property
+    def novelty(self) -> float:
+        return self._novelty()
 
     @cached_property
     def dark(self) -> float:
@@ -679,8 +736,8 @@ class FlameEvidence:
         return float(np.clip((c[-1] - c[0]) / max(c[0], 1.0), 0.0, 1.0))
 
     def as_dict(self) -> dict[str, float]:
-        names = ("presence", "solidity", "on_person", "flickering", "steadiness", "dark",
-                 "coherence", "periodicity", "travel", "growth")  # fmt: skip
+        names = ("presence", "width_ratio", "solidity", "on_person", "flickering", "steadiness", "dark",
+                 "coherence", "periodicity", "novelty", "travel", "growth")  # fmt: skip
         return {n: float(getattr(self, n)) for n in names}
 
 
@@ -694,6 +751,8 @@ def _flame_verdict(
         return "intermittent", 0.0
     if ev.on_person > p.max_on_person:
         return "on a person (skin, clothing)", 0.0
+    if ev.width_ratio > p.max_width_ratio:
+        return "much wider than tall (a row of lights, a lit strip)", 0.0
     if ev.solidity < p.min_solidity:
         return "thin (a flapping tape, an edge)", 0.0
     if ev.flickering < p.min_flicker_frames:
@@ -708,6 +767,8 @@ def _flame_verdict(
         return "periodic", 0.0
     if ev.steadiness > p.max_steadiness:
         return "a still background passed over (people, vehicles, a flag)", 0.0
+    if ev.novelty < p.min_novelty:
+        return "shows the same pictures again (an animated sign, a chaser)", 0.0
     evidence = [
         ev.flickering,
         1.0 - ev.steadiness,
