@@ -736,8 +736,9 @@ class FlameEvidence:
         return float(np.clip((c[-1] - c[0]) / max(c[0], 1.0), 0.0, 1.0))
 
     def as_dict(self) -> dict[str, float]:
-        names = ("presence", "width_ratio", "solidity", "on_person", "flickering", "steadiness", "dark",
-                 "coherence", "periodicity", "novelty", "travel", "growth")  # fmt: skip
+        names = ("presence", "width_ratio", "solidity", "on_person", "flickering",
+                 "steadiness", "dark", "coherence", "periodicity", "novelty", "travel",
+                 "growth")  # fmt: skip
         return {n: float(getattr(self, n)) for n in names}
 
 
