@@ -89,6 +89,8 @@ class FlameParams:
     min_samples: int = 10
     """Frames a region must have been seen in before it can be confirmed (the periodicity
     of a shorter series means little)."""
+    min_passes: int = 2
+    """Of the latest 3 verdicts on a region, how many must pass before it is confirmed."""
     min_novelty: float = 0.3
     """Smallest novelty of a region's picture: how far its latest pictures are from the
     closest of the earlier ones (two frames back or more), relative to how much it changes
@@ -205,6 +207,8 @@ class _Track:
     last_t: float
     box: np.ndarray
     obs: deque[_Obs] = field(default_factory=deque)
+    passed: deque[bool] = field(default_factory=lambda: deque(maxlen=3))
+    """Whether each of the latest verdicts found every test passed."""
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -365,13 +369,18 @@ class GlobalMotion:
         max_corners: int = 150,
         min_inliers: int = 12,
         min_inlier_share: float = 0.1,
+        min_still_share: float = 0.3,
     ) -> None:
         self.min_move = min_move
         """A motion that moves no corner of the frame by this many pixels counts as none."""
         self.max_corners = max_corners
         self.min_inliers = min_inliers
         self.min_inlier_share = min_inlier_share
-        """Share of the tracked corners the fitted motion must explain within a pixel."""
+        """Share of the tracked corners the fitted motion must explain within two pixels (a
+        hand-held camera swinging fast blurs and tilts the picture: few fit closely)."""
+        self.min_still_share = min_still_share
+        """Share of the tracked corners that, left in place (within a pixel), mean a still
+        camera."""
         self._prev: np.ndarray | None = None
         self._points: np.ndarray | None = None
 
@@ -399,6 +408,11 @@ class GlobalMotion:
         )
         ok = status.ravel() == 1
         if int(ok.sum()) < self.min_inliers:
+            return None
+        # A still camera first: when a good part of the picture has not moved, what moved is
+        # in the scene (a person sitting down, a car), whatever a fit to the rest would say.
+        still = np.linalg.norm((moved - points).reshape(-1, 2)[ok], axis=1) < 0.5
+        if int(still.sum()) >= max(self.min_inliers, self.min_still_share * int(ok.sum())):
             return None
         m, inliers = cv2.estimateAffinePartial2D(
             points[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=1.0
@@ -689,6 +703,11 @@ class FlameCue:
             list(tr.obs), lambda: self._steadiness(tr.box), lambda: self._novelty(tr.box)
         )
         reason, confidence = _flame_verdict(evidence, tr.first_t, t, self.p)
+        tr.passed.append(reason == "")
+        if reason == "" and sum(tr.passed) < self.p.min_passes:
+            # One verdict that tips over on a single frame is noise (a face at the edge of the
+            # picture, a shirt catching the light): flames keep passing.
+            reason, confidence = "passed on too few of its latest frames", 0.0
         return FireRegion("flame", box, tr.first_t, reason == "", confidence, reason)
 
     @property

@@ -28,6 +28,8 @@ from veilleur.types import PERSON, VEHICLE_CLASSES, Signal
 _EXPLAINED = frozenset({PERSON, *VEHICLE_CLASSES})
 #: A track moving at least this many of its own box heights per second counts as moving.
 _MOVING_HEIGHTS_PER_S = 0.2
+#: How long a person's box still vetoes flames after the detector last reported it (seconds).
+_PEOPLE_MEMORY_S = 5.0
 
 
 @dataclass
@@ -67,6 +69,7 @@ class FireStart(Situation):
         self.flame = FlameCue(flame, config.work_width) if config.flames else None
         self.smoke = SmokeCue(work_width=config.work_width) if config.smoke else None
         self._episodes: dict[str | None, _Episode] = {}
+        self._seen: dict[int, tuple[float, np.ndarray]] = {}  # person track → last seen, box
         self.regions: list[FireRegion] = []
         """The fire-like regions of the latest frame, confirmed or not (for display, tests)."""
 
@@ -84,14 +87,19 @@ class FireStart(Situation):
         return np.stack(boxes) if boxes else None
 
     def _people(self, scene: Scene) -> np.ndarray | None:
-        """Boxes of every person seen now, still or moving, a little wider than detected
-        (hair, hands and loose clothes stick out of tight boxes)."""
+        """Boxes of every person seen in the last `_PEOPLE_MEMORY_S`, still or moving, a little
+        wider than detected (hair, hands and loose clothes stick out of tight boxes). People do
+        not vanish: a seated person the detector misses for a few frames is still there."""
         if not self.cfg.ignore_detected:
             return None
-        boxes = [np.asarray(st.box, float) for st in scene.visible if st.class_id == PERSON]
-        if not boxes:
+        t = scene.t
+        for st in scene.visible:
+            if st.class_id == PERSON:
+                self._seen[st.track_id] = (t, np.asarray(st.box, dtype=np.float64))
+        self._seen = {k: v for k, v in self._seen.items() if t - v[0] <= _PEOPLE_MEMORY_S}
+        if not self._seen:
             return None
-        b = np.stack(boxes)
+        b = np.stack([box for _, box in self._seen.values()])
         pad = 0.1 * (b[:, 2] - b[:, 0])
         return np.stack([b[:, 0] - pad, b[:, 1] - pad, b[:, 2] + pad, b[:, 3]], axis=1)
 
