@@ -1,8 +1,9 @@
 """Image cues of a fire starting: flickering flames and spreading smoke.
 
-No detector is needed. The flame cue needs no background model either; it compensates a
-shaking camera (`GlobalMotion`). The smoke cue compares with a slowly learnt background and
-restarts it when the camera moves or the light changes.
+No detector is needed, though the boxes of people, when given, veto flames on them. The flame
+cue needs no background model either; it follows a moving camera (`GlobalMotion`: shaking,
+panning, hand-held), carrying its evidence along with the picture. The smoke cue compares
+with a slowly learnt background and restarts it when the camera moves or the light changes.
 
 **Flames** (`FlameCue`). A pixel is *flame-coloured* when it is bright and warm (red channel
 high, R ≥ G ≥ B, red well above blue): loose on purpose, because compressed CCTV shows flames
@@ -15,13 +16,16 @@ decides nothing; what decides is how the colour behaves over the last seconds:
   lamp, a brick wall or a sunset is flame-coloured but still: it never becomes a candidate;
 - each region is tracked, and confirmed as flames (`FlameEvidence`, `_flame_verdict`) only
   if, over its recent history, it is seen in most frames and flickers in most of them (not a
-  person passing once), is a blob rather than a line (a flapping tape, an edge), does not go
-  dark between flashes (strobes, hazard lights), flickers *incoherently* — some pixels
-  brighten while others darken — (a beacon, a sign's beat or a change of light moves every
-  pixel the same way), stays in place (headlights and their reflections travel), shows no
-  dominant period in its area or brightness (rotating beacons at 1–4 Hz, aliased or not at 5
-  frames/s), and does not keep returning to the same picture (a still warm wall that people
-  walk in front of).
+  person passing once), lies mostly outside the boxes of people (skin, faces and clothes
+  moving with a person), is not much wider than tall (flames rise; a row of lights on a road
+  does not), is a blob rather than a line (a flapping tape, an edge), does not go dark
+  between flashes (strobes, hazard lights), flickers *incoherently* — some pixels brighten
+  while others darken — (a beacon, a sign's beat or a change of light moves every pixel the
+  same way), stays in place (headlights and their reflections travel), shows no dominant
+  period in its area or brightness (rotating beacons at 1–4 Hz, aliased or not at 5
+  frames/s), does not keep returning to the same grey levels (a still warm wall that people
+  walk in front of) nor to the same pictures (an animated neon sign, a chaser: flames never
+  show the same picture twice), and passed on at least 2 of its latest 3 frames.
 
 **Smoke** (`SmokeCue`), on a grid of cells: against a background learnt over ~10 s, smoke is
 semi-transparent. The texture behind it is still there but attenuated (the current picture's

@@ -4,7 +4,9 @@ The cues live in `perception/fire.py`: flame-coloured regions that flicker irreg
 (not periodically, not all together, not going dark between flashes, not travelling), and grey,
 semi-transparent smoke spreading over a textured background. No detector output is needed;
 when the detector reports people and vehicles moving, what changes inside their boxes is not
-counted as flicker or smoke (still ones are kept: a parked car can burn).
+counted as flicker or smoke (still ones are kept: a parked car can burn), and a flame region
+lying mostly inside the box of any person, still or moving, seen in the last 5 s is skin or
+clothing, not flames (a fire beside or in front of someone keeps most of its area outside).
 
 A zone (or the whole image when none is configured) is watched as a whole: an *episode* starts
 with the first confirmed fire region and ends when nothing fire-like has been seen for
@@ -46,12 +48,16 @@ class FireStart(Situation):
         "irregularly in place, or as grey smoke veiling a textured background. Flames smaller "
         "than about 1 % of the image width, flames hidden behind smoke or objects, and smoke "
         "against the open sky or a plain wall are missed; smoke is slower to signal than "
-        "flames, and nothing is confirmed while the camera pans or zooms. Rotating beacons, "
-        "flashing and strobe lights, lit signs, lamps, reflections of headlights and sunsets "
-        "are rejected because they are periodic, go dark between flashes, change all "
-        "together, stay still or travel; a light source that flickers irregularly in place "
-        "(a fire-effect lamp, a flag in warm light, a television's glow) can still look like "
-        "flames."
+        "flames, and is not watched while the camera moves. A moving camera (hand-held, "
+        "panning) is followed for flames, but a fast swing blurs the picture and can delay "
+        "them. Warm light on people is vetoed inside the boxes of detected people: a fire held "
+        "by or covering most of a person is missed, and skin or clothes the detector does not "
+        "see as a person can still look like flames. Rotating beacons, flashing and strobe "
+        "lights, lit and animated signs, lamps, rows of headlights and sunsets are rejected "
+        "because they are periodic, go dark between flashes, change all together, repeat the "
+        "same pictures, stay still or travel; a light source that flickers irregularly in "
+        "place (a fire-effect lamp, a flag in warm light, a television's glow) can still look "
+        "like flames."
     )
 
     def __init__(self, config: FireStartConfig, context: SituationContext) -> None:
