@@ -464,3 +464,20 @@ def test_an_animated_sign_that_shows_the_same_pictures_again_is_not_flames() -> 
             regions = cue.update(img, i / FPS)
         reasons.add(tuple(sorted({r.reason for r in regions})))
     assert reasons == {("shows the same pictures again (an animated sign, a chaser)",), ("",)}
+
+
+@pytest.mark.parametrize(
+    "trap",
+    [
+        lambda img, t: rotating_beacon(1.0)(img, t),
+        lambda img, t: flasher(1.5, [(0.0, 0.09), (0.18, 0.27)], RED)(img, t),
+        lambda img, t: lit_sign()(img, t + 3.0),
+    ],
+    ids=["beacon-1Hz", "red-double-flash", "lit-sign"],
+)
+def test_field_traps_filmed_by_a_hand_held_camera_raise_nothing(trap: Draw) -> None:
+    # Following the camera must not turn the traps' edges into flicker.
+    def hand_held(t: float) -> tuple[float, float, float]:
+        return (80.0 + 30.0 * math.sin(1.3 * t), 60.0 + 10.0 * math.sin(2.9 * t), 2 * math.sin(t))
+
+    assert run(camera_frames(trap, 8, hand_held), smoke=False) == []
