@@ -492,6 +492,8 @@ class FlameCue:
         self._pictures: deque[tuple[float, np.ndarray, np.ndarray | None]] = deque()
         self._pending: np.ndarray | None = None  # camera motion not yet applied to the evidence
         self._motion = GlobalMotion()
+        self.camera_moved = False
+        """Whether the picture moved between the last two frames (a moving camera)."""
 
     def colour_mask(self, work: np.ndarray) -> np.ndarray:
         """Flame-coloured pixels of a BGR image: 1 where bright and warm, else 0 (uint8)."""
@@ -519,6 +521,7 @@ class FlameCue:
         prev = self._prev
         self._prev = (grey, colour)
         motion = self._motion.update(grey)
+        self.camera_moved = motion is not None
         if prev is None or prev[0].shape != grey.shape:
             self._window.clear()
             self._pictures.clear()

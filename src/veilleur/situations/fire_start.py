@@ -99,6 +99,8 @@ class FireStart(Situation):
         if not self.cfg.ignore_detected:
             return None
         t = scene.t
+        if self.flame is not None and self.flame.camera_moved:
+            self._seen = {}  # boxes remembered from a moving picture are no longer where they were
         for st in scene.visible:
             if st.class_id == PERSON:
                 self._seen[st.track_id] = (t, np.asarray(st.box, dtype=np.float64))
