@@ -1,6 +1,8 @@
 """Cost of `fire_start` per analysed frame, and the signals it raises. Prints; asserts nothing.
 
     python bench/fire_cost.py                    # house6, PETS S2L1, car park at 640×360, 5 fps
+                                                 # (and, with VEILLEUR_EXTRA, the car fire
+                                                 # filmed by a hand-held camera)
     python bench/fire_cost.py --video FILE [--video FILE ...] [--size 640x360] [--fps 5]
     python bench/fire_cost.py --scenarios DIR    # also every clip of a `veilleur evaluate
                                                  # --scenarios DIR --only fire` folder
@@ -129,6 +131,9 @@ def main() -> None:
     args = ap.parse_args()
     size = None if args.size == "source" else tuple(int(v) for v in args.size.split("x"))
     videos = list(args.video or DEFAULT)
+    extra = os.environ.get("VEILLEUR_EXTRA")
+    if not args.video and extra:  # a moving camera: the dearest case (evaluation/extra_fire.yaml)
+        videos.append(Path(extra) / "spacewalk" / "input.mp4")
     if args.scenarios is not None:
         videos += sorted(args.scenarios.glob("fire_*.mp4"))
     for v in videos:

@@ -1,8 +1,9 @@
 """Image cues of a fire starting: flickering flames and spreading smoke.
 
-No detector is needed. The flame cue needs no background model either; it compensates a
-shaking camera (`GlobalMotion`). The smoke cue compares with a slowly learnt background and
-restarts it when the camera moves or the light changes.
+No detector is needed, though the boxes of people, when given, veto flames on them. The flame
+cue needs no background model either; it follows a moving camera (`GlobalMotion`: shaking,
+panning, hand-held), carrying its evidence along with the picture. The smoke cue compares
+with a slowly learnt background and restarts it when the camera moves or the light changes.
 
 **Flames** (`FlameCue`). A pixel is *flame-coloured* when it is bright and warm (red channel
 high, R ≥ G ≥ B, red well above blue): loose on purpose, because compressed CCTV shows flames
@@ -15,13 +16,16 @@ decides nothing; what decides is how the colour behaves over the last seconds:
   lamp, a brick wall or a sunset is flame-coloured but still: it never becomes a candidate;
 - each region is tracked, and confirmed as flames (`FlameEvidence`, `_flame_verdict`) only
   if, over its recent history, it is seen in most frames and flickers in most of them (not a
-  person passing once), is a blob rather than a line (a flapping tape, an edge), does not go
-  dark between flashes (strobes, hazard lights), flickers *incoherently* — some pixels
-  brighten while others darken — (a beacon, a sign's beat or a change of light moves every
-  pixel the same way), stays in place (headlights and their reflections travel), shows no
-  dominant period in its area or brightness (rotating beacons at 1–4 Hz, aliased or not at 5
-  frames/s), and does not keep returning to the same picture (a still warm wall that people
-  walk in front of).
+  person passing once), lies mostly outside the boxes of people (skin, faces and clothes
+  moving with a person), is not much wider than tall (flames rise; a row of lights on a road
+  does not), is a blob rather than a line (a flapping tape, an edge), does not go dark
+  between flashes (strobes, hazard lights), flickers *incoherently* — some pixels brighten
+  while others darken — (a beacon, a sign's beat or a change of light moves every pixel the
+  same way), stays in place (headlights and their reflections travel), shows no dominant
+  period in its area or brightness (rotating beacons at 1–4 Hz, aliased or not at 5
+  frames/s), does not keep returning to the same grey levels (a still warm wall that people
+  walk in front of) nor to the same pictures (an animated neon sign, a chaser: flames never
+  show the same picture twice), and passed on at least 2 of its latest 3 frames.
 
 **Smoke** (`SmokeCue`), on a grid of cells: against a background learnt over ~10 s, smoke is
 semi-transparent. The texture behind it is still there but attenuated (the current picture's
@@ -86,9 +90,27 @@ class FlameParams:
     max_periodicity: float = 0.8
     """Largest autocorrelation at a lag of 2 frames or more (or anticorrelation at a lag of
     1) of the region's area or brightness: above it the light is periodic."""
-    min_samples: int = 12
+    min_samples: int = 10
     """Frames a region must have been seen in before it can be confirmed (the periodicity
     of a shorter series means little)."""
+    min_passes: int = 2
+    """Of the latest 3 verdicts on a region, how many must pass before it is confirmed."""
+    min_novelty: float = 0.3
+    """Smallest novelty of a region's picture: how far its latest pictures are from the
+    closest of the earlier ones (two frames back or more), relative to how much it changes
+    from frame to frame. Flames never show the same picture twice; a sign's animation, a
+    chaser or a beacon cycles through a few pictures and comes back to each (about 0.1)."""
+    recur_frames: int = 20
+    """How many recent frames the novelty compares with (4 s at 5 frames/s)."""
+    max_width_ratio: float = 4.0
+    """Largest width of a region over its height (median over its frames): flames rise, so a
+    flame region is seldom much wider than tall; a row of headlights or tail lights on a
+    distant road, a lit strip or a reflection along the ground is."""
+    max_on_person: float = 0.5
+    """Largest share of a region (median over its frames) inside the boxes of detected
+    people: above it, the warm, changing pixels are skin or clothing moving with the person
+    (a face, a red or white shirt). A fire beside or in front of someone keeps most of its
+    area outside their box."""
     max_travel: float = 1.5
     """Largest distance the region's centre may move over its history, in region sizes."""
     min_solidity: float = 0.15
@@ -180,6 +202,7 @@ class _Obs:
     brightness: float
     centre: np.ndarray
     solid: float = 1.0  # share of candidate pixels whose 3×3 neighbourhood is all candidate
+    on_person: float = 0.0  # share of the region inside the box of a person
 
 
 @dataclass
@@ -188,6 +211,8 @@ class _Track:
     last_t: float
     box: np.ndarray
     obs: deque[_Obs] = field(default_factory=deque)
+    passed: deque[bool] = field(default_factory=lambda: deque(maxlen=3))
+    """Whether each of the latest verdicts found every test passed."""
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -293,6 +318,16 @@ class _Window:
     def __len__(self) -> int:
         return len(self.items)
 
+    def remap(self, move: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Apply `move` to every map kept (the camera moved), and count them again."""
+        if not self.items:
+            return
+        self.items = deque((t, [move(m) for m in maps]) for t, maps in self.items)
+        self.sums = [np.zeros(s.shape, np.uint16) for s in self.sums]
+        for _, maps in self.items:
+            for s, m in zip(self.sums, maps, strict=True):
+                s += m
+
     def clear(self) -> None:
         self.items.clear()
         self.sums = []
@@ -326,58 +361,118 @@ def _mask_boxes(
 
 
 class GlobalMotion:
-    """Translation of the picture from one frame to the next (a camera shaking or panning),
-    by phase correlation of half-size grey copies (about 0.4 ms at 320×180)."""
+    """How the whole picture moved since the previous frame (a camera shaking, panning, zooming
+    or hand-held): a similarity (shift, rotation, scale) fitted by RANSAC to corners tracked
+    with pyramidal Lucas-Kanade on a half-size copy, about 0.5 ms at 320×180. Things moving in
+    a still view (people, cars, flames) are a minority of the corners and fall out as
+    outliers."""
 
     def __init__(
-        self, min_shift: float = 0.3, min_response: float = 0.1, min_gain: float = 0.8
+        self,
+        min_move: float = 0.3,
+        max_corners: int = 150,
+        min_inliers: int = 12,
+        min_inlier_share: float = 0.1,
+        min_still_share: float = 0.3,
     ) -> None:
-        self.min_shift = min_shift
-        self.min_response = min_response
-        self.min_gain = min_gain
-        """A shift is accepted when it leaves at most this share of the frame difference."""
+        self.min_move = min_move
+        """A motion that moves no corner of the frame by this many pixels counts as none."""
+        self.max_corners = max_corners
+        self.min_inliers = min_inliers
+        self.min_inlier_share = min_inlier_share
+        """Share of the tracked corners the fitted motion must explain within two pixels (a
+        hand-held camera swinging fast blurs and tilts the picture: few fit closely)."""
+        self.min_still_share = min_still_share
+        """Share of the tracked corners that, left in place (within a pixel), mean a still
+        camera."""
         self._prev: np.ndarray | None = None
-        self._window: np.ndarray | None = None
+        self._points: np.ndarray | None = None
 
     def update(self, grey: np.ndarray) -> np.ndarray | None:
-        """The shift (dx, dy) in pixels of `grey` since the previous frame, or None when it is
-        too small or too uncertain to matter."""
+        """The 2×3 matrix taking pixels of the previous frame to `grey`, or None when the
+        picture did not move (or its motion cannot be told with confidence)."""
+        # Corners are found and tracked on a half-size copy: four times cheaper, and still
+        # within a fifth of a pixel once scaled back.
         h, w = grey.shape
-        small = cv2.resize(grey, (w // 2, h // 2), interpolation=cv2.INTER_AREA).astype(np.float32)
-        prev, self._prev = self._prev, small
-        if prev is None or prev.shape != small.shape:
-            self._window = cv2.createHanningWindow((w // 2, h // 2), cv2.CV_32F)
+        small = cv2.resize(grey, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        prev, points = self._prev, self._points
+        self._prev = small
+        self._points = cv2.goodFeaturesToTrack(small, self.max_corners, 0.01, 4, blockSize=3)
+        if prev is None or prev.shape != small.shape or points is None:
             return None
-        # phaseCorrelate applies its window to its inputs in place: give it copies.
-        (dx, dy), response = cv2.phaseCorrelate(prev.copy(), small.copy(), self._window)
-        shift = np.array([2.0 * dx, 2.0 * dy])
-        if response < self.min_response or float(np.abs(shift).max()) < self.min_shift:
+        if len(points) < self.min_inliers:
             return None
-        # People or a car crossing a still view can pull the correlation: accept the shift only
-        # if it explains the whole picture clearly better than no movement at all.
-        m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
-        moved = cv2.warpAffine(prev, m, (w // 2, h // 2), borderMode=cv2.BORDER_REPLICATE)
-        b = int(np.ceil(np.abs([dx, dy]).max())) + 1
-        inner = (slice(b, h // 2 - b), slice(b, w // 2 - b))
-        still = float(cv2.absdiff(small, prev)[inner].mean())
-        if float(cv2.absdiff(small, moved)[inner].mean()) > self.min_gain * still:
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(
+            prev,
+            small,
+            points,
+            None,  # type: ignore[call-overload]
+            winSize=(11, 11),
+            maxLevel=3,
+        )
+        ok = status.ravel() == 1
+        if int(ok.sum()) < self.min_inliers:
             return None
-        return shift
+        # A still camera first: when a good part of the picture has not moved, what moved is
+        # in the scene (a person sitting down, a car), whatever a fit to the rest would say.
+        still = np.linalg.norm((moved - points).reshape(-1, 2)[ok], axis=1) < 0.5
+        if int(still.sum()) >= max(self.min_inliers, self.min_still_share * int(ok.sum())):
+            return None
+        m, inliers = cv2.estimateAffinePartial2D(
+            points[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=1.0
+        )
+        if m is None or inliers is None:
+            return None
+        n_in = int(inliers.sum())
+        if n_in < self.min_inliers or n_in < self.min_inlier_share * int(ok.sum()):
+            return None
+        m = np.asarray(m, dtype=np.float64)
+        m[:, 2] *= 2.0  # back to full-size pixels
+        if _displacement(m, grey.shape) < self.min_move:
+            return None
+        return m
 
 
-def _shifted(
-    grey: np.ndarray, colour: np.ndarray, shift: np.ndarray
+def _warped(
+    grey: np.ndarray, colour: np.ndarray, m: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`grey` and `colour` moved by `shift`, and the mask of pixels that were in view."""
+    """`grey` and `colour` moved by the 2×3 matrix `m`, and the mask of pixels that were in
+    view."""
     h, w = grey.shape
-    m = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]], dtype=np.float64)
     grey2 = cv2.warpAffine(grey, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     colour2 = cv2.warpAffine(colour, m, (w, h), flags=cv2.INTER_NEAREST)
-    valid = np.zeros((h, w), dtype=np.uint8)
-    x1, x2 = int(np.ceil(max(0.0, shift[0]))), w - int(np.ceil(max(0.0, -shift[0])))
-    y1, y2 = int(np.ceil(max(0.0, shift[1]))), h - int(np.ceil(max(0.0, -shift[1])))
-    valid[y1:y2, x1:x2] = 1
+    valid = cv2.warpAffine(np.ones((h, w), np.uint8), m, (w, h), flags=cv2.INTER_NEAREST)
     return grey2, colour2, valid
+
+
+def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The 2×3 matrix of `b` then `a`."""
+    return np.asarray(a[:, :2] @ b, dtype=np.float64) + np.hstack([np.zeros((2, 2)), a[:, 2:]])
+
+
+def _displacement(m: np.ndarray, shape: tuple[int, ...]) -> float:
+    """Furthest a corner of a frame of `shape` (rows, columns) moves under `m`, pixels."""
+    h, w = shape[:2]
+    corners = np.array([[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]])
+    return float(np.abs(corners @ m[:, :2].T + m[:, 2] - corners).max())
+
+
+def _clip_box(box: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`box` rounded out to whole pixels inside a picture of `shape`."""
+    h, w = shape[:2]
+    x1, y1 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+    x2, y2 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+    return np.array([x1, y1, max(x1 + 1, x2), max(y1 + 1, y2)], dtype=np.float64)
+
+
+def _move_points(m: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    return np.asarray(xy, dtype=np.float64) @ m[:, :2].T + m[:, 2]
+
+
+def _move_box(m: np.ndarray, box: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    p = _move_points(m, np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]))
+    return np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()])
 
 
 class FlameCue:
@@ -392,8 +487,13 @@ class FlameCue:
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
         self._square = np.ones((3, 3), np.uint8)
         self._scale = 1.0
-        self._greys: deque[tuple[float, np.ndarray]] = deque()
+        # Recent grey pictures, each with the 2×3 matrix that takes it to the current frame's
+        # pixels (None while the camera has not moved): warped only where a region is judged.
+        self._pictures: deque[tuple[float, np.ndarray, np.ndarray | None]] = deque()
+        self._pending: np.ndarray | None = None  # camera motion not yet applied to the evidence
         self._motion = GlobalMotion()
+        self.camera_moved = False
+        """Whether the picture moved between the last two frames (a moving camera)."""
 
     def colour_mask(self, work: np.ndarray) -> np.ndarray:
         """Flame-coloured pixels of a BGR image: 1 where bright and warm, else 0 (uint8)."""
@@ -402,12 +502,17 @@ class FlameCue:
         return m.astype(np.uint8)
 
     def update(
-        self, image: np.ndarray, t: float, ignore: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        t: float,
+        ignore: np.ndarray | None = None,
+        people: np.ndarray | None = None,
     ) -> list[FireRegion]:
         """Take in one analysed frame; returns the regions tracked now.
 
         `ignore`: boxes (N, 4, input pixels) of moving things already explained (people and
-        vehicles on the move); flicker inside them does not count.
+        vehicles on the move); flicker inside them does not count. `people`: boxes of every
+        person seen, still or moving; a region lying mostly inside them is skin or clothing.
         """
         p = self.p
         work, self._scale = _work_copy(image, self.work_width)
@@ -415,17 +520,21 @@ class FlameCue:
         colour = self.colour_mask(work)
         prev = self._prev
         self._prev = (grey, colour)
-        shift = self._motion.update(grey)
+        motion = self._motion.update(grey)
+        self.camera_moved = motion is not None
         if prev is None or prev[0].shape != grey.shape:
             self._window.clear()
-            self._greys.clear()
+            self._pictures.clear()
+            self._pending = None
             self._tracker.reset()
             return []
         prev_grey, prev_colour = prev
         valid = None
-        if shift is not None:
-            # The camera moved: compare each pixel with where it was, not with what was there.
-            prev_grey, prev_colour, valid = _shifted(prev_grey, prev_colour, shift)
+        if motion is not None:
+            # The camera moved: compare each pixel with where it was, not with what was there,
+            # and carry the evidence gathered so far along with the picture.
+            prev_grey, prev_colour, valid = _warped(prev_grey, prev_colour, motion)
+            self._follow(motion)
         signed = cv2.subtract(grey, prev_grey, dtype=cv2.CV_16S)
         d = p.flicker_delta
         if valid is None:
@@ -437,16 +546,60 @@ class FlameCue:
             darker = cv2.subtract(cv2.erode(prev_grey, self._square), grey) >= d
             changed = (brighter | darker).astype(np.uint8) & valid
         flicker = (colour | prev_colour) & changed
-        skip = _mask_boxes(grey.shape, ignore, self._scale)
+        # Whether a detected thing moves is told from its box moving in the picture: on a
+        # moving camera every box moves (a burning car too), so nothing is excluded then.
+        skip = _mask_boxes(grey.shape, ignore, self._scale) if motion is None else None
         if skip is not None:
             flicker[skip] = 0
         self._window.push(t, [colour, flicker])
-        self._greys.append((t, grey))
-        while self._greys and self._greys[0][0] <= t - p.window_s:
-            self._greys.popleft()
-        observations = self._regions(t, colour, flicker, signed, grey)
+        self._pictures.append((t, grey, None))
+        while len(self._pictures) > max(p.recur_frames, len(self._window)):
+            self._pictures.popleft()
+        on_people = _mask_boxes(grey.shape, people, self._scale)
+        observations = self._regions(t, colour, flicker, signed, grey, on_people)
         self._tracker.update(t, observations)
         return [self._judge(tr, t) for tr in self._tracker.tracks if tr.last_t == t]
+
+    def _follow(self, m: np.ndarray) -> None:
+        """Move the evidence with the picture (2×3 matrix `m` from the previous frame to this
+        one): the recent pictures at once (a matrix each), the per-pixel counts and the tracked
+        regions once the motion not yet applied to them reaches a pixel (a still camera's
+        sub-pixel jitter costs nothing)."""
+        self._pictures = deque(
+            (t, g, m if tm is None else _compose(m, tm)) for t, g, tm in self._pictures
+        )
+        pending = m if self._pending is None else _compose(m, self._pending)
+        if _displacement(pending, self._prev[0].shape if self._prev else (1, 1)) < 1.0:
+            self._pending = pending
+            return
+        self._pending = None
+        h, w = self._prev[0].shape if self._prev is not None else (0, 0)
+
+        def counts(a: np.ndarray) -> np.ndarray:  # what comes into view has no evidence yet
+            return cv2.warpAffine(a, pending, (w, h), flags=cv2.INTER_NEAREST)
+
+        self._window.remap(counts)
+        for tr in self._tracker.tracks:
+            tr.box = _move_box(pending, tr.box)
+            for o in tr.obs:
+                o.box = _move_box(pending, o.box)
+                o.centre = _move_points(pending, o.centre[None, :])[0]
+
+    def _crops(self, box: np.ndarray, last: int) -> list[np.ndarray]:
+        """The `box` (work pixels, whole) of the `last` recent pictures, in the current
+        frame's pixels."""
+        x1, y1, x2, y2 = (int(v) for v in box)
+        out = []
+        for _, g, m in list(self._pictures)[-last:]:
+            if m is None:
+                out.append(g[y1:y2, x1:x2])
+            else:
+                crop = m.copy()
+                crop[:, 2] -= (x1, y1)
+                out.append(
+                    cv2.warpAffine(g, crop, (x2 - x1, y2 - y1), borderMode=cv2.BORDER_REPLICATE)
+                )
+        return out
 
     def _regions(
         self,
@@ -455,6 +608,7 @@ class FlameCue:
         flicker: np.ndarray,
         signed: np.ndarray,
         grey: np.ndarray,
+        people: np.ndarray | None = None,
     ) -> list[_Obs]:
         p = self.p
         pairs = len(self._window)
@@ -479,6 +633,9 @@ class FlameCue:
             solid = float(core[y : y + h, x : x + w][inside].sum()) / max(n_raw, 1)
             n_col = int(col.sum())
             n_fl = int(fl.sum())
+            on_person = 0.0
+            if people is not None:
+                on_person = float(people[y : y + h, x : x + w][inside].sum()) / max(area, 1)
             s = signed[y : y + h, x : x + w][fl].astype(np.float64)
             coherence = float(abs(s.sum()) / max(np.abs(s).sum(), 1.0)) if n_fl else 1.0
             g = grey[y : y + h, x : x + w]
@@ -500,6 +657,7 @@ class FlameCue:
                     bright,
                     centre,
                     solid,
+                    on_person,
                 )
             )
         return out
@@ -508,11 +666,13 @@ class FlameCue:
         """Share of the (pixel, frame) pairs of the window where a pixel of `box` (work pixels)
         that was flame-coloured at least twice is flame-coloured and shows its usual grey level
         (within `steady_delta` of its median over the frames where it is flame-coloured)."""
+        box = _clip_box(box, self._window.sums[0].shape)
         x1, y1, x2, y2 = (int(v) for v in box)
         where = self._window.sums[0][y1:y2, x1:x2] >= 2
         if not where.any():
             return 0.0
-        greys = np.stack([g[y1:y2, x1:x2][where] for _, g in self._greys]).astype(np.float32)
+        crops = self._crops(box, len(self._window))
+        greys = np.stack([g[where] for g in crops]).astype(np.float32)
         lit = np.stack([m[0][y1:y2, x1:x2][where] for _, m in self._window.items]) > 0
         # Median over the lit frames only: unlit values sort last, take the middle lit one.
         ordered = np.sort(np.where(lit, greys, np.inf), axis=0)
@@ -521,12 +681,40 @@ class FlameCue:
         close = lit & (np.abs(greys - median) <= self.p.steady_delta)
         return float(close.sum() / max(int(lit.sum()), 1))
 
+    def _novelty(self, box: np.ndarray) -> float:
+        """How new the region's latest pictures are: for each of the last frames, the mean
+        grey difference to the closest frame two or more before it, over the median
+        difference between consecutive frames (pixels of `box`, work pixels, that were
+        flame-coloured at least twice in the window). About 1 or more for flames."""
+        box = _clip_box(box, self._window.sums[0].shape)
+        x1, y1, x2, y2 = (int(v) for v in box)
+        where = self._window.sums[0][y1:y2, x1:x2] >= 2
+        if not where.any() or len(self._pictures) < 6:
+            return 1.0
+        crops = self._crops(box, self.p.recur_frames)
+        g = np.stack([im[where] for im in crops]).astype(np.float32)
+        n = len(g)
+        step = float(np.median(np.abs(g[1:] - g[:-1]).mean(axis=1)))
+        if step < 1.0:  # still: other tests judge it
+            return 1.0
+        closest = [
+            float(np.abs(g[i][None, :] - g[: i - 1]).mean(axis=1).min()) for i in range(n - 3, n)
+        ]
+        return float(np.median(closest)) / step
+
     def _judge(self, tr: _Track, t: float) -> FireRegion:
         box = _scale_box(tr.box, self._scale)
         if len(tr.obs) < self.p.min_samples:
             return FireRegion("flame", box, tr.first_t, False, 0.0, "too short to judge")
-        evidence = FlameEvidence(list(tr.obs), lambda: self._steadiness(tr.box))
+        evidence = FlameEvidence(
+            list(tr.obs), lambda: self._steadiness(tr.box), lambda: self._novelty(tr.box)
+        )
         reason, confidence = _flame_verdict(evidence, tr.first_t, t, self.p)
+        tr.passed.append(reason == "")
+        if reason == "" and sum(tr.passed) < self.p.min_passes:
+            # One verdict that tips over on a single frame is noise (a face at the edge of the
+            # picture, a shirt catching the light): flames keep passing.
+            reason, confidence = "passed on too few of its latest frames", 0.0
         return FireRegion("flame", box, tr.first_t, reason == "", confidence, reason)
 
     @property
@@ -544,9 +732,15 @@ class FlameEvidence:
     """What a flame track's history says, each value computed when first asked for (the
     verdict stops at the first failed test, so most tracks never pay for the dear ones)."""
 
-    def __init__(self, obs: list[_Obs], steadiness: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        obs: list[_Obs],
+        steadiness: Callable[[], float],
+        novelty: Callable[[], float] = lambda: 1.0,
+    ) -> None:
         self.obs = obs
         self._steadiness = steadiness
+        self._novelty = novelty
         self.colours = np.array([o.colour for o in obs])
         self.areas = np.array([o.area for o in obs])
 
@@ -559,7 +753,21 @@ class FlameEvidence:
 
     @cached_property
     def solidity(self) -> float:
-        return float(np.median([o.solid for o in self.obs]))
+        """Upper quartile of the share of solid pixels: a fire coming into view or catching
+        starts sparse and fills in; a tape or an edge stays thin throughout."""
+        return float(np.percentile([o.solid for o in self.obs], 75))
+
+    @cached_property
+    def width_ratio(self) -> float:
+        """Median width over height of the region's box."""
+        boxes = np.stack([o.box for o in self.obs])
+        w, h = boxes[:, 2] - boxes[:, 0], np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
+        return float(np.median(w / h))
+
+    @cached_property
+    def on_person(self) -> float:
+        """Median share of the region inside the boxes of people."""
+        return float(np.median([o.on_person for o in self.obs]))
 
     @cached_property
     def flickering(self) -> float:
@@ -570,6 +778,10 @@ class FlameEvidence:
     @cached_property
     def steadiness(self) -> float:
         return self._steadiness()
+
+    @cached_property
+    def novelty(self) -> float:
+        return self._novelty()
 
     @cached_property
     def dark(self) -> float:
@@ -599,8 +811,9 @@ class FlameEvidence:
         return float(np.clip((c[-1] - c[0]) / max(c[0], 1.0), 0.0, 1.0))
 
     def as_dict(self) -> dict[str, float]:
-        names = ("presence", "solidity", "flickering", "steadiness", "dark", "coherence",
-                 "periodicity", "travel", "growth")  # fmt: skip
+        names = ("presence", "width_ratio", "solidity", "on_person", "flickering",
+                 "steadiness", "dark", "coherence", "periodicity", "novelty", "travel",
+                 "growth")  # fmt: skip
         return {n: float(getattr(self, n)) for n in names}
 
 
@@ -612,6 +825,10 @@ def _flame_verdict(
         return "too short to judge", 0.0
     if ev.presence < p.min_presence:
         return "intermittent", 0.0
+    if ev.on_person > p.max_on_person:
+        return "on a person (skin, clothing)", 0.0
+    if ev.width_ratio > p.max_width_ratio:
+        return "much wider than tall (a row of lights, a lit strip)", 0.0
     if ev.solidity < p.min_solidity:
         return "thin (a flapping tape, an edge)", 0.0
     if ev.flickering < p.min_flicker_frames:
@@ -626,6 +843,8 @@ def _flame_verdict(
         return "periodic", 0.0
     if ev.steadiness > p.max_steadiness:
         return "a still background passed over (people, vehicles, a flag)", 0.0
+    if ev.novelty < p.min_novelty:
+        return "shows the same pictures again (an animated sign, a chaser)", 0.0
     evidence = [
         ev.flickering,
         1.0 - ev.steadiness,

@@ -4,7 +4,9 @@ The cues live in `perception/fire.py`: flame-coloured regions that flicker irreg
 (not periodically, not all together, not going dark between flashes, not travelling), and grey,
 semi-transparent smoke spreading over a textured background. No detector output is needed;
 when the detector reports people and vehicles moving, what changes inside their boxes is not
-counted as flicker or smoke (still ones are kept: a parked car can burn).
+counted as flicker or smoke (still ones are kept: a parked car can burn), and a flame region
+lying mostly inside the box of any person, still or moving, seen in the last 5 s is skin or
+clothing, not flames (a fire beside or in front of someone keeps most of its area outside).
 
 A zone (or the whole image when none is configured) is watched as a whole: an *episode* starts
 with the first confirmed fire region and ends when nothing fire-like has been seen for
@@ -30,6 +32,8 @@ from veilleur.types import PERSON, VEHICLE_CLASSES, Signal
 _EXPLAINED = frozenset({PERSON, *VEHICLE_CLASSES})
 #: A track moving at least this many of its own box heights per second counts as moving.
 _MOVING_HEIGHTS_PER_S = 0.2
+#: How long a person's box still vetoes flames after the detector last reported it (seconds).
+_PEOPLE_MEMORY_S = 5.0
 
 
 @dataclass
@@ -48,12 +52,16 @@ class FireStart(Situation):
         "irregularly in place, or as grey smoke veiling a textured background. Flames smaller "
         "than about 1 % of the image width, flames hidden behind smoke or objects, and smoke "
         "against the open sky or a plain wall are missed; smoke is slower to signal than "
-        "flames, and nothing is confirmed while the camera pans or zooms. Rotating beacons, "
-        "flashing and strobe lights, lit signs, lamps, reflections of headlights and sunsets "
-        "are rejected because they are periodic, go dark between flashes, change all "
-        "together, stay still or travel; a light source that flickers irregularly in place "
-        "(a fire-effect lamp, a flag in warm light, a television's glow) can still look like "
-        "flames."
+        "flames, and is not watched while the camera moves. A moving camera (hand-held, "
+        "panning) is followed for flames, but a fast swing blurs the picture and can delay "
+        "them. Warm light on people is vetoed inside the boxes of detected people: a fire held "
+        "by or covering most of a person is missed, and skin or clothes the detector does not "
+        "see as a person can still look like flames. Rotating beacons, flashing and strobe "
+        "lights, lit and animated signs, lamps, rows of headlights and sunsets are rejected "
+        "because they are periodic, go dark between flashes, change all together, repeat the "
+        "same pictures, stay still or travel; a light source that flickers irregularly in "
+        "place (a fire-effect lamp, a flag in warm light, a television's glow) can still look "
+        "like flames."
     )
 
     def __init__(self, config: FireStartConfig, context: SituationContext) -> None:
@@ -71,6 +79,7 @@ class FireStart(Situation):
         self.flame = FlameCue(flame, config.work_width) if config.flames else None
         self.smoke = SmokeCue(work_width=config.work_width) if config.smoke else None
         self._episodes: dict[str | None, _Episode] = {}
+        self._seen: dict[int, tuple[float, np.ndarray]] = {}  # person track → last seen, box
         self.regions: list[FireRegion] = []
         """The fire-like regions of the latest frame, confirmed or not (for display, tests)."""
 
@@ -87,6 +96,25 @@ class FireStart(Situation):
         ]
         return np.stack(boxes) if boxes else None
 
+    def _people(self, scene: Scene) -> np.ndarray | None:
+        """Boxes of every person seen in the last `_PEOPLE_MEMORY_S`, still or moving, a little
+        wider than detected (hair, hands and loose clothes stick out of tight boxes). People do
+        not vanish: a seated person the detector misses for a few frames is still there."""
+        if not self.cfg.ignore_detected:
+            return None
+        t = scene.t
+        if self.flame is not None and self.flame.camera_moved:
+            self._seen = {}  # boxes remembered from a moving picture are no longer where they were
+        for st in scene.visible:
+            if st.class_id == PERSON:
+                self._seen[st.track_id] = (t, np.asarray(st.box, dtype=np.float64))
+        self._seen = {k: v for k, v in self._seen.items() if t - v[0] <= _PEOPLE_MEMORY_S}
+        if not self._seen:
+            return None
+        b = np.stack([box for _, box in self._seen.values()])
+        pad = 0.1 * (b[:, 2] - b[:, 0])
+        return np.stack([b[:, 0] - pad, b[:, 1] - pad, b[:, 2] + pad, b[:, 3]], axis=1)
+
     def _ready(self, region: FireRegion, t: float) -> bool:
         need = self.cfg.min_duration_s if region.kind == "flame" else self.cfg.smoke_min_duration_s
         return region.confirmed and t - region.first_t >= need
@@ -98,7 +126,7 @@ class FireStart(Situation):
         ignore = self._ignore(scene)
         regions: list[FireRegion] = []
         if self.flame is not None:
-            regions += self.flame.update(scene.image, t, ignore)
+            regions += self.flame.update(scene.image, t, ignore, self._people(scene))
         if self.smoke is not None:
             regions += self.smoke.update(scene.image, t, ignore)
         self.regions = regions

@@ -50,7 +50,9 @@ class FireStartConfig(SituationConfig):
         default=True,
         description="Flicker and smoke-like changes inside the boxes of detected people and "
         "vehicles that are moving do not count (someone walking past a sunlit orange wall); "
-        "still ones are kept (a parked car can burn). Off, the cues rely on the image alone.",
+        "still ones are kept (a parked car can burn). A flame region lying mostly inside the "
+        "box of a person, still or moving, is skin or clothing, not flames. Off, the cues rely "
+        "on the image alone (and warm skin or clothes can then look like flames).",
     )
     work_width: int = Field(
         default=320,
