@@ -158,11 +158,17 @@ class _Candidate:
     """Track ids of the persons beside it when it was first seen: they brought it, and attend
     it while they stay within the owner distance, even moving about (bending to set it down,
     shifting their weight), which a passer-by does not (ids stay in this memory only)."""
+    first_seen: float = np.nan
+    """When it was first seen as a candidate."""
     brought: bool = False
     """A person was beside it when it appeared: it was brought (or set down), not a ghost, a
     reflection or a change of light, which appear with nobody there."""
     reason: str = ""
     """Why it is not reported now (for debugging and tests)."""
+
+    def __post_init__(self) -> None:
+        if np.isnan(self.first_seen):
+            self.first_seen = self.last_seen
 
 
 @dataclass
@@ -406,6 +412,7 @@ class AbandonedObject(Situation):
                     new.near_since = dict(cand.near_since)
                     new.brought = new.brought or cand.brought
                     new.carriers = set(cand.carriers)
+                    new.first_seen = cand.first_seen
                 cand = new
                 self.candidates.append(cand)
             newer = t - r.typical_static_s - self.fg.fast_tau_s
@@ -438,7 +445,7 @@ class AbandonedObject(Situation):
 
         out: list[Signal] = []
         for c in list(self.candidates):
-            if c.appeared >= t - self.BROUGHT_S and not c.done:
+            if t - c.first_seen <= self.BROUGHT_S and not c.done:
                 c.carriers |= {p.track_id for p in persons if self._near(scene, p, c.box)}
             near = {p.track_id for p in still_persons if self._near(scene, p, c.box)}
             c.near_since = {k: v for k, v in c.near_since.items() if k in near}
