@@ -154,10 +154,10 @@ class _Candidate:
     """`RegionCues.surround_contrast` of the latest clear frames."""
     lights: deque[bool] = field(default_factory=lambda: deque(maxlen=AbandonedObject.CUE_FRAMES))
     """Whether each of the latest frames looked like light or shadow on the ground."""
-    carriers: set[int] = field(default_factory=set)
-    """Track ids of the persons beside it when it was first seen: they brought it, and attend
-    it while they stay within the owner distance, even moving about (bending to set it down,
-    shifting their weight), which a passer-by does not (ids stay in this memory only)."""
+    carried_t: float = -np.inf
+    """Last time someone was beside it without a break since it was first seen: its carrier,
+    who attends it while staying within the owner distance even moving about (bending to set
+    it down, shifting their weight), which the still-person rule misses."""
     first_seen: float = np.nan
     """When it was first seen as a candidate."""
     brought: bool = False
@@ -411,7 +411,7 @@ class AbandonedObject(Situation):
                     new.last_attended = cand.last_attended
                     new.near_since = dict(cand.near_since)
                     new.brought = new.brought or cand.brought
-                    new.carriers = set(cand.carriers)
+                    new.carried_t = cand.carried_t
                     new.first_seen = cand.first_seen
                 cand = new
                 self.candidates.append(cand)
@@ -445,8 +445,15 @@ class AbandonedObject(Situation):
 
         out: list[Signal] = []
         for c in list(self.candidates):
-            if t - c.first_seen <= self.BROUGHT_S and not c.done:
-                c.carriers |= {p.track_id for p in persons if self._near(scene, p, c.box)}
+            beside = any(self._near(scene, p, c.box) for p in persons)
+            if beside and (
+                t - c.first_seen <= self.ATTEND_S or t - c.carried_t <= self.CARRIER_GAP_S
+            ):
+                # Whoever is beside it when it is first seen (a few seconds after it stopped)
+                # brought it, and attends it for as long as someone stays there without a break
+                # (track ids change when a person bends over a bag: they are not used); once
+                # its side has been empty, people who come by are passers-by.
+                c.carried_t = t
             near = {p.track_id for p in still_persons if self._near(scene, p, c.box)}
             c.near_since = {k: v for k, v in c.near_since.items() if k in near}
             for k in near:
@@ -454,7 +461,7 @@ class AbandonedObject(Situation):
                 # passer-by slowing down beside it does not.
                 if t - c.near_since.setdefault(k, t) >= self.ATTEND_S:
                     c.last_attended = t
-            if any(p.track_id in c.carriers and self._near(scene, p, c.box) for p in persons):
+            if c.carried_t == t:
                 c.last_attended = t
             if c.done:
                 continue
@@ -488,6 +495,9 @@ class AbandonedObject(Situation):
     #: short-term model takes `fast_tau_s` and the region `candidate_s` to show, after the
     #: object stopped; its carrier was beside it then.
     BROUGHT_S = 8.0
+
+    #: A carrier out of sight or away from the object for longer than this has left it.
+    CARRIER_GAP_S = 1.5
 
     def _brought(self, box: np.ndarray) -> bool:
         """Whether a person was beside `box` in the last `BROUGHT_S` (any person: who does not
