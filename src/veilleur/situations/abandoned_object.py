@@ -17,11 +17,18 @@ A candidate is rejected when it is
   learnt from the persons seen: a person lying across the image is about one height);
 - part of the scene: in an ignore zone (benches, bins, signs drawn at calibration), present
   since the background was learnt, a still vehicle, the *ghost* of something that left (its
-  outline belongs to the background), or light and shadow (the ground's texture still shows
-  through, or no outline of its own). Such regions are learnt into the background at once;
-- attended: a person standing, sitting or walking slowly within `owner_distance` of it.
-  Passers-by walking past do not attend it, otherwise a bag in a busy place would never be
-  unattended. Who that person is never matters: any still person near the object attends it.
+  outline belongs to the background and it looks like the ground around it), or light and
+  shadow (the ground's texture still shows through, or no outline of its own). Such regions
+  are learnt into the background at once;
+- attended: a person standing, sitting or walking slowly within `owner_distance` of it, or
+  its carrier (someone beside it when it was first seen, for as long as someone stays there
+  without a break, even moving about). Passers-by walking past do not attend it, otherwise a
+  bag in a busy place would never be unattended. Who that person is never matters;
+- brought by nobody: no person was beside it in the seconds before it appeared (ghosts of
+  things that left, reflections, changes of light appear with nobody there).
+
+A person's mark on the pixels that became still while they stood there is released once that
+person is seen walking elsewhere: the bag they stood over is not them.
 
 A signal is raised once per object, when it has been still and unattended for
 `min_duration_s`; `start_s` is when it became unattended (set down by someone who walked on,
@@ -188,8 +195,9 @@ class AbandonedObject(Situation):
         "down by staff can be reported; objects hidden by crowds, very small or of the same "
         "colour as the ground, and objects left where people keep standing, can be missed. A "
         "person lying still whom the detector does not see, seen end-on so that they look "
-        "small, can be taken for an object. Nothing is reported during the first seconds "
-        "after start-up or after a large change of light."
+        "small, can be taken for an object. An object must come with someone: one set down "
+        "where the detector saw nobody (a carrier too small or hidden) is not reported. Nothing "
+        "is reported during the first seconds after start-up or after a large change of light."
     )
     required_classes = BAG_CLASSES
 
