@@ -453,14 +453,18 @@ class AbandonedObject(Situation):
 
         out: list[Signal] = []
         for c in list(self.candidates):
-            beside = any(self._near(scene, p, c.box) for p in persons)
-            if beside and (
-                t - c.first_seen <= self.ATTEND_S or t - c.carried_t <= self.CARRIER_GAP_S
-            ):
+            beside = [p for p in persons if self._near(scene, p, c.box)]
+            if t - c.first_seen <= self.ATTEND_S:
                 # Whoever is beside it when it is first seen (a few seconds after it stopped)
-                # brought it, and attends it for as long as someone stays there without a break
-                # (track ids change when a person bends over a bag: they are not used); once
-                # its side has been empty, people who come by are passers-by.
+                # brought it ...
+                if beside:
+                    c.carried_t = t
+            elif t - c.carried_t <= self.CARRIER_GAP_S and any(
+                self._lingering(p, t) for p in beside
+            ):
+                # ... and attends it for as long as someone stays there without a break, even
+                # moving about; a stream of passers-by walking past does not carry it on. No
+                # track ids: they change when a person bends over a bag.
                 c.carried_t = t
             near = {p.track_id for p in still_persons if self._near(scene, p, c.box)}
             c.near_since = {k: v for k, v in c.near_since.items() if k in near}
@@ -506,6 +510,19 @@ class AbandonedObject(Situation):
 
     #: A carrier out of sight or away from the object for longer than this has left it.
     CARRIER_GAP_S = 1.5
+
+    def _lingering(self, person: TrackState, t: float) -> bool:
+        """Whether someone stood about where this person's feet are a second ago (within a
+        third of their height): a person staying on the spot, fidgeting or bending, but not one
+        walking past (half a height a second or more)."""
+        h = float(person.box[3] - person.box[1])
+        foot = person.foot
+        for when, boxes in self._recent_persons:
+            if t - 1.5 <= when <= t - 0.5:
+                feet = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, boxes[:, 3]], axis=1)
+                if float(np.min(np.hypot(*(feet - foot).T))) <= h / 3.0:
+                    return True
+        return False
 
     def _brought(self, box: np.ndarray) -> bool:
         """Whether a person was beside `box` in the last `BROUGHT_S` (any person: who does not
