@@ -81,6 +81,12 @@ class RegionCues:
     moving: float
     """Share of the region and its outline where something moves now (a passer-by in front):
     the other cues are unreliable then."""
+    surround_contrast: float = 1.0
+    """How much the region differs in colour from the ground around it in the current picture,
+    over how much it did in the background model: above 1 something new that does not look
+    like its surroundings (an object, even on a patterned pavement whose own edges are stronger
+    than the object's outline); below 1 the background held something that is gone (a ghost:
+    the picture now looks like the ground around it)."""
 
 
 class StaticForeground:
@@ -112,6 +118,7 @@ class StaticForeground:
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
         self._band = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
         self._group = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+        self._ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
         self._shape: tuple[int, int] | None = None
         self._scale = 1.0
         self.resets = 0
@@ -344,6 +351,7 @@ class StaticForeground:
         raw = float(np.abs(cur - bg)[inside].mean())
         left = float(np.abs(cur / local_gain - bg)[inside].mean())
         unexplained = left / raw if raw > 1e-3 else 1.0
+        surround = self._surround_contrast(mask, y0, y1, x0, x1)
         moving = 0.0
         if self._moving is not None:
             near = cv2.dilate(mask, self._band).astype(bool)
@@ -355,7 +363,33 @@ class StaticForeground:
             ratio_detail=ratio_detail,
             unexplained=unexplained,
             moving=moving,
+            surround_contrast=surround,
         )
+
+    def _surround_contrast(self, mask: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> float:
+        """`RegionCues.surround_contrast` of the region `mask` (a crop at y0:y1, x0:x1 of the
+        working picture): colour distance between the region and a ring of ground around it,
+        in the picture over in the background. Means of colours, not edges: a pavement's
+        pattern averages out in both, an object's colour does not."""
+        assert self._small is not None and self._slow is not None and self.static_s is not None
+        H, W = self.labels.shape
+        m = 4
+        ya, yb, xa, xb = max(0, y0 - m), min(H, y1 + m), max(0, x0 - m), min(W, x1 + m)
+        full = np.zeros((yb - ya, xb - xa), np.uint8)
+        full[y0 - ya : y1 - ya, x0 - xa : x1 - xa] = mask
+        inside = full.astype(bool)
+        ring = (cv2.dilate(full, self._ring) > 0) & ~(cv2.dilate(full, self._band) > 0)
+        # Only ground that is background now (not another object or a person beside it).
+        ring &= self.static_s[ya:yb, xa:xb] <= 0.0
+        if self._moving is not None:
+            ring &= ~self._moving[ya:yb, xa:xb]
+        if int(ring.sum()) < 4 or not inside.any():
+            return 1.0
+        cur = self._small[ya:yb, xa:xb]
+        bg = self._slow[ya:yb, xa:xb] * self.gain
+        d_cur = float(np.linalg.norm(cur[inside].mean(axis=0) - cur[ring].mean(axis=0)))
+        d_bg = float(np.linalg.norm(bg[inside].mean(axis=0) - bg[ring].mean(axis=0)))
+        return (d_cur + 4.0) / (d_bg + 4.0)
 
     def absorb(self, region: StaticRegion) -> None:
         """Learn a region into the long-term model now (it is part of the scene: a ghost, a

@@ -17,11 +17,18 @@ A candidate is rejected when it is
   learnt from the persons seen: a person lying across the image is about one height);
 - part of the scene: in an ignore zone (benches, bins, signs drawn at calibration), present
   since the background was learnt, a still vehicle, the *ghost* of something that left (its
-  outline belongs to the background), or light and shadow (the ground's texture still shows
-  through, or no outline of its own). Such regions are learnt into the background at once;
-- attended: a person standing, sitting or walking slowly within `owner_distance` of it.
-  Passers-by walking past do not attend it, otherwise a bag in a busy place would never be
-  unattended. Who that person is never matters: any still person near the object attends it.
+  outline belongs to the background and it looks like the ground around it), or light and
+  shadow (the ground's texture still shows through, or no outline of its own). Such regions
+  are learnt into the background at once;
+- attended: a person standing, sitting or walking slowly within `owner_distance` of it, or
+  its carrier (someone beside it when it was first seen, for as long as someone stays there
+  without a break, even moving about). Passers-by walking past do not attend it, otherwise a
+  bag in a busy place would never be unattended. Who that person is never matters;
+- brought by nobody: no person was beside it in the seconds before it appeared (ghosts of
+  things that left, reflections, changes of light appear with nobody there).
+
+A person's mark on the pixels that became still while they stood there is released once that
+person is seen walking elsewhere: the bag they stood over is not them.
 
 A signal is raised once per object, when it has been still and unattended for
 `min_duration_s`; `start_s` is when it became unattended (set down by someone who walked on,
@@ -138,6 +145,9 @@ class _Candidate:
     """Its static region in the latest frame, if any."""
     det_score: float = 0.0
     det_anchor: np.ndarray | None = None
+    det_box: np.ndarray | None = None
+    """Its latest confident bag box: tighter than a static region that took in its shadow or
+    the ground disturbed around it."""
     """Centre of its bag box when first seen (a bag that moves is not still)."""
     done: bool = False
     """Signalled, or known to be part of the scene: never reported (again)."""
@@ -146,10 +156,27 @@ class _Candidate:
     near_since: dict[int, float] = field(default_factory=dict)
     """Track id → since when that person has stood near (ids stay in this memory only)."""
     edges: deque[float] = field(default_factory=lambda: deque(maxlen=AbandonedObject.CUE_FRAMES))
+    surrounds: deque[float] = field(
+        default_factory=lambda: deque(maxlen=AbandonedObject.CUE_FRAMES)
+    )
+    """`RegionCues.surround_contrast` of the latest clear frames."""
     lights: deque[bool] = field(default_factory=lambda: deque(maxlen=AbandonedObject.CUE_FRAMES))
     """Whether each of the latest frames looked like light or shadow on the ground."""
+    carried_t: float = -np.inf
+    """Last time someone was beside it without a break since it was first seen: its carrier,
+    who attends it while staying within the owner distance even moving about (bending to set
+    it down, shifting their weight), which the still-person rule misses."""
+    first_seen: float = np.nan
+    """When it was first seen as a candidate."""
+    brought: bool = False
+    """A person was beside it when it appeared: it was brought (or set down), not a ghost, a
+    reflection or a change of light, which appear with nobody there."""
     reason: str = ""
     """Why it is not reported now (for debugging and tests)."""
+
+    def __post_init__(self) -> None:
+        if np.isnan(self.first_seen):
+            self.first_seen = self.last_seen
 
 
 @dataclass
@@ -172,8 +199,9 @@ class AbandonedObject(Situation):
         "down by staff can be reported; objects hidden by crowds, very small or of the same "
         "colour as the ground, and objects left where people keep standing, can be missed. A "
         "person lying still whom the detector does not see, seen end-on so that they look "
-        "small, can be taken for an object. Nothing is reported during the first seconds "
-        "after start-up or after a large change of light."
+        "small, can be taken for an object. An object must come with someone: one set down "
+        "where the detector saw nobody (a carrier too small or hidden) is not reported. Nothing "
+        "is reported during the first seconds after start-up or after a large change of light."
     )
     required_classes = BAG_CLASSES
 
@@ -190,6 +218,9 @@ class AbandonedObject(Situation):
         self._places: list[_Place] = []
         self._ignore: np.ndarray | None = None
         self._person_t: np.ndarray | None = None
+        self._person_id: np.ndarray | None = None
+        self._marked_ids: set[int] = set()
+        self._recent_persons: deque[tuple[float, np.ndarray]] = deque()
         self._resets = 0
         self._learning = True
         self._ready_t: float | None = None
@@ -213,6 +244,7 @@ class AbandonedObject(Situation):
         ]
         self._ignore = self.fg.work_mask(polys) if polys else None
         self._person_t = np.full(shape, -np.inf, dtype=np.float32)
+        self._person_id = np.full(shape, -1, dtype=np.int64)
 
     def _size(self, box: np.ndarray, image_height: int) -> str:
         """ "too small", "too large", or "" for a box the size of an object at its place."""
@@ -263,7 +295,7 @@ class AbandonedObject(Situation):
         """Mark where still persons are, in the pixels that became still while they were
         there: a person who stops in front of a bag left long before does not turn the bag
         into a person; a person whose track changes id stays a person."""
-        assert self._person_t is not None
+        assert self._person_t is not None and self._person_id is not None
         if self.fg.static_s is None:
             return  # the background is being learnt: whoever is there is part of the scene
         memory = t - self.cfg.person_memory_s
@@ -273,6 +305,28 @@ class AbandonedObject(Situation):
             mem = self._person_t[y1:y2, x1:x2]
             mark = (self.fg.static_s[y1:y2, x1:x2] <= age) | (mem >= memory)
             mem[mark] = t
+            self._person_id[y1:y2, x1:x2][mark] = s.track_id
+            self._marked_ids.add(s.track_id)
+
+    def _release_persons(self, persons: list[TrackState]) -> None:
+        """Forget the marks of a person now seen elsewhere: the still pixels they left behind
+        are not them (an owner who stood by a bag, then walked off, leaves the bag). Marks of
+        a person the detector lost stay for `person_memory_s`: they may still be there."""
+        assert self._person_t is not None and self._person_id is not None
+        for s in persons:
+            if s.track_id not in self._marked_ids:
+                continue
+            mine = self._person_id == s.track_id
+            # Beside their box by a margin: a still person's box jitters from frame to frame.
+            bx1, by1, bx2, by2 = (float(v) for v in s.box)
+            m = 0.25 * (by2 - by1)
+            x1, y1, x2, y2 = self.fg.to_work(np.array([bx1 - m, by1 - m, bx2 + m, by2 + m]))
+            mine[y1:y2, x1:x2] = False
+            if mine.any():
+                self._person_t[mine] = -np.inf
+                self._person_id[mine] = -1
+            if not (self._person_id == s.track_id).any():
+                self._marked_ids.discard(s.track_id)
 
     def _near(self, scene: Scene, person: TrackState, box: np.ndarray) -> bool:
         """Whether the person stands within the owner distance of the object, feet to feet
@@ -337,6 +391,11 @@ class AbandonedObject(Situation):
                 still_persons.append(s)
             else:  # walking people are upright; sitting ones are not
                 self.heights.add(s.box)
+        self._release_persons(persons)
+        if persons:
+            self._recent_persons.append((t, np.asarray([p.box for p in persons], np.float64)))
+        while self._recent_persons and self._recent_persons[0][0] < t - self.BROUGHT_S:
+            self._recent_persons.popleft()
         self._remember_persons(still_persons, t)
         still_vehicles = [
             s.box for s in scene.visible if s.class_id in VEHICLE_CLASSES and self._still(s)
@@ -356,12 +415,16 @@ class AbandonedObject(Situation):
                 # The short-term model took about its time constant to learn the object.
                 appeared = t - r.static_s - self.fg.fast_tau_s
                 new = _Candidate(box=r.box.copy(), appeared=appeared, last_seen=t)
+                new.brought = self._brought(r.box)
                 if cand is not None:
                     # A region that split (a person leaving the bag they stood by): each part
                     # keeps the history of the whole, who attended it included.
                     new.appeared = min(new.appeared, cand.appeared)
                     new.last_attended = cand.last_attended
                     new.near_since = dict(cand.near_since)
+                    new.brought = new.brought or cand.brought
+                    new.carried_t = cand.carried_t
+                    new.first_seen = cand.first_seen
                 cand = new
                 self.candidates.append(cand)
             newer = t - r.typical_static_s - self.fg.fast_tau_s
@@ -394,6 +457,19 @@ class AbandonedObject(Situation):
 
         out: list[Signal] = []
         for c in list(self.candidates):
+            beside = [p for p in persons if self._near(scene, p, c.box)]
+            if t - c.first_seen <= self.ATTEND_S:
+                # Whoever is beside it when it is first seen (a few seconds after it stopped)
+                # brought it ...
+                if beside:
+                    c.carried_t = t
+            elif t - c.carried_t <= self.CARRIER_GAP_S and any(
+                self._lingering(p, t) for p in beside
+            ):
+                # ... and attends it for as long as someone stays there without a break, even
+                # moving about; a stream of passers-by walking past does not carry it on. No
+                # track ids: they change when a person bends over a bag.
+                c.carried_t = t
             near = {p.track_id for p in still_persons if self._near(scene, p, c.box)}
             c.near_since = {k: v for k, v in c.near_since.items() if k in near}
             for k in near:
@@ -401,9 +477,19 @@ class AbandonedObject(Situation):
                 # passer-by slowing down beside it does not.
                 if t - c.near_since.setdefault(k, t) >= self.ATTEND_S:
                     c.last_attended = t
+            if c.carried_t == t:
+                c.last_attended = t
             if c.done:
                 continue
-            seen = next((p for p in self._places if _overlap(p.box, c.box) >= 0.3), None)
+            obj = self._object_box(c)
+            seen = next(
+                (
+                    p
+                    for p in self._places
+                    if max(_overlap(p.box, c.box), _overlap(p.box, obj)) >= 0.3
+                ),
+                None,
+            )
             if seen is not None and (seen.episode is None or c.appeared <= seen.signalled_t):
                 # Signalled already, or there since the scene was learnt: one signal per place.
                 c.done = True
@@ -425,15 +511,51 @@ class AbandonedObject(Situation):
             if seen is not None and seen.episode is not None:
                 # Another object left at a place already signalled (it appeared after the
                 # signal): a further event of that signal's episode, not a silent repeat.
-                self.attach(scene, zone, seen.episode, since, [c.box], confidence)
+                self.attach(scene, zone, seen.episode, since, [obj], confidence)
                 continue
-            sig = self.signal(scene, zone, since, [c.box], confidence)
-            self._places.append(
-                _Place(c.box.copy(), t, sig.episode if sig is not None else None, t)
-            )
+            sig = self.signal(scene, zone, since, [obj], confidence)
+            episode = sig.episode if sig is not None else None
+            self._places.append(_Place(c.box.copy(), t, episode, t))
+            self._places.append(_Place(obj.copy(), t, episode, t))
             if sig is not None:
                 out.append(sig)
         return out
+
+    #: How far back a person beside a new candidate counts as having brought it, seconds: the
+    #: short-term model takes `fast_tau_s` and the region `candidate_s` to show, after the
+    #: object stopped; its carrier was beside it then.
+    BROUGHT_S = 8.0
+
+    #: A carrier out of sight or away from the object for longer than this has left it.
+    CARRIER_GAP_S = 1.5
+
+    def _lingering(self, person: TrackState, t: float) -> bool:
+        """Whether someone stood about where this person's feet are a second ago (within a
+        third of their height): a person staying on the spot, fidgeting or bending, but not one
+        walking past (half a height a second or more)."""
+        h = float(person.box[3] - person.box[1])
+        foot = person.foot
+        for when, boxes in self._recent_persons:
+            if t - 1.5 <= when <= t - 0.5:
+                feet = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, boxes[:, 3]], axis=1)
+                if float(np.min(np.hypot(*(feet - foot).T))) <= h / 3.0:
+                    return True
+        return False
+
+    def _brought(self, box: np.ndarray) -> bool:
+        """Whether a person was beside `box` in the last `BROUGHT_S` (any person: who does not
+        matter, only that the thing came with someone)."""
+        for _, boxes in self._recent_persons:
+            h = boxes[:, 3] - boxes[:, 1]
+            m = 0.5 * h
+            if np.any(
+                (boxes[:, 0] - m < box[2])
+                & (boxes[:, 2] + m > box[0])
+                & (boxes[:, 1] - m < box[3])
+                & (boxes[:, 3] + m > box[1])
+            ):
+                return True
+        return False
 
     #: A region whose typical pixel stopped this much later than the candidate it continues
     #: restarts the candidate's clock (longer than people usually hide a bag in passing).
@@ -460,6 +582,7 @@ class AbandonedObject(Situation):
                 if score < self.cfg.bag_confidence:
                     continue
                 cand = _Candidate(box=box.copy(), appeared=t, last_seen=t)
+                cand.brought = self._brought(box)
                 self.candidates.append(cand)
             size = float(max(box[2] - box[0], box[3] - box[1]))
             if cand.det_anchor is None:
@@ -470,6 +593,8 @@ class AbandonedObject(Situation):
                 cand.appeared = t
                 cand.last_attended = t
             cand.det_score = max(cand.det_score, score)
+            if score >= self.cfg.bag_confidence:
+                cand.det_box = box.copy()
             if cand.region is None:
                 cand.box = box.copy()
             cand.last_seen = t
@@ -494,30 +619,41 @@ class AbandonedObject(Situation):
         """Why the candidate is not an abandoned object now ("" if it may be one)."""
         t = scene.t
         edge = float(np.median(c.edges)) if c.edges else np.inf
+        surround = float(np.median(c.surrounds)) if c.surrounds else 1.0
+        # A person standing on or beside the region: part of its outline and colour are theirs
+        # (the owner beside the bag they set down), so its cues say nothing of the object.
+        touched = any(s.class_id == PERSON and _overlap(s.box, c.box) > 0 for s in scene.visible)
         if c.region is not None:
             cues = self.fg.cues(c.region)
-            if cues.moving < 0.1:  # nobody passing in front: the cues can be trusted
+            if cues.moving < 0.1 and not touched:  # nobody in front: the cues can be trusted
                 c.edges.append(cues.edge_contrast)
+                c.surrounds.append(cues.surround_contrast)
                 c.lights.append(self._light(cues))
                 edge = float(np.median(c.edges))
+                surround = float(np.median(c.surrounds))
             supported = c.det_score >= self.cfg.bag_confidence
             # Learning a region into the background cannot be undone: only on a full window
             # of clear frames, and for light only when nearly all of them agree.
             if len(c.edges) >= self.CUE_FRAMES and not supported:
-                if edge < 1.0 and not c.outlined:
-                    # Its outline is in the background model, not in the picture: the ghost of
-                    # something that was there while the scene was learnt and has left.
+                if edge < 1.0 and surround < 1.0 and not c.outlined:
+                    # Its outline is in the background model, not in the picture, and it now
+                    # looks like the ground around it: the ghost of something that was there
+                    # while the scene was learnt and has left. (The outline alone misleads on a
+                    # patterned pavement, whose own edges outweigh a plain bag's.)
                     return self._drop(c, "ghost")
                 if sum(c.lights) >= self.CUE_FRAMES - 1:
                     return self._drop(c, "light or shadow")
         elif c.det_score < self.cfg.bag_confidence:
             return "not seen now"
         assert scene.geometry is not None
-        size = self._size(c.box, scene.geometry.height)
+        bagged = c.det_box is not None and c.det_score >= self.cfg.bag_confidence
+        size = self._size(self._object_box(c), scene.geometry.height)
         if size:
             return size
-        if c.region is not None and self._size(c.region.group_box, scene.geometry.height) == (
-            "too large"
+        if (
+            not bagged
+            and c.region is not None
+            and self._size(c.region.group_box, scene.geometry.height) == "too large"
         ):
             return "part of something larger"
         foot = _foot(c.box)[None]
@@ -527,13 +663,40 @@ class AbandonedObject(Situation):
             return "a person"
         if any(_overlap(v, c.box) >= 0.5 for v in still_vehicles):
             return self._drop(c, "a vehicle")
-        if c.region is not None and len(c.edges) >= 3 and edge >= self.cfg.min_edge_contrast:
+        if (
+            c.region is not None
+            and len(c.edges) >= 3
+            and (
+                edge >= self.cfg.min_edge_contrast
+                or (surround >= self.MIN_SURROUND and edge >= self.MIN_SURROUND_EDGE)
+            )
+        ):
             # Once it has shown an outline of its own it keeps it: a ghost or a shadow that
             # later merges with its region dilutes the outline without making it less real.
             c.outlined = True
         if not c.outlined and c.det_score < self.cfg.bag_confidence:
             return "no outline of its own"
+        if not c.brought:
+            # Nobody was there when it appeared: a ghost of something that left, a reflection,
+            # a change of light; objects do not come on their own.
+            return "nobody brought it"
         return ""
+
+    #: A region whose colour stands this many times further from the ground around it than
+    #: the background's did is something of its own, whatever its outline (a plain dark bag on
+    #: a patterned pavement).
+    MIN_SURROUND = 1.5
+
+    #: ... provided its outline is not clearly weaker than the background's there (a ghost's
+    #: outline is the background's: well under 1).
+    MIN_SURROUND_EDGE = 0.75
+
+    def _object_box(self, c: _Candidate) -> np.ndarray:
+        """The object's box: the bag detector's when it sees one there (a static region also
+        takes in the object's shadow and the ground its owner disturbed), else the region's."""
+        if c.det_box is not None and c.det_score >= self.cfg.bag_confidence:
+            return c.det_box
+        return c.box
 
     #: Below this standard deviation (grey levels) the ground is too flat for its texture to
     #: tell light from an object.
