@@ -6,6 +6,8 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -238,10 +240,30 @@ def ensure_demo_accounts(settings: ServerSettings) -> None:
         engine.dispose()
 
 
-def _run(server: Server) -> None:
+def _exit_on_signals() -> None:
+    """SIGTERM and SIGHUP unwind the main process like Ctrl-C does, so that the server's
+    `finally` stops the camera and pool processes and removes the runtime folder.
+
+    Uvicorn handles SIGTERM while it serves, then restores the handler it found and raises the
+    signal again: with the default handler the process died there, before `server.close()`,
+    and its processes went on analysing video (issue 12). Installed before the server is
+    built, so that a signal during start-up unwinds as well."""
+
+    def unwind(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, unwind)
+
+
+def _run(server: Server, *, before: Callable[[], None] | None = None) -> None:
+    """Serve until stopped; `server` is closed however this ends (`before` runs first, in
+    the same guard)."""
     import uvicorn
 
     try:
+        if before is not None:
+            before()
         uvicorn.run(
             server.app,
             host=server.settings.host,
@@ -315,16 +337,20 @@ def serve(
     )
     _logging()
     out.print(retention_options.periods_line(settings.retention), highlight=False)
+    _exit_on_signals()
     server = build_server(settings, site)
-    first = ensure_first_administrator(settings)
-    if first:
-        out.print(
-            f"[bold]First start:[/] administrator account [bold]{first[0]}[/] with password "
-            f"[bold]{first[1]}[/] (shown once; change it on the Users page).",
-            highlight=False,
-        )
-    out.print(f"Veilleur console: http://{host}:{port}/", highlight=False)
-    _run(server)
+
+    def announce() -> None:
+        first = ensure_first_administrator(settings)
+        if first:
+            out.print(
+                f"[bold]First start:[/] administrator account [bold]{first[0]}[/] with "
+                f"password [bold]{first[1]}[/] (shown once; change it on the Users page).",
+                highlight=False,
+            )
+        out.print(f"Veilleur console: http://{host}:{port}/", highlight=False)
+
+    _run(server, before=announce)
 
 
 def demo(
@@ -355,14 +381,18 @@ def demo(
     )
     site = parse_config({"cameras": {DEMO_CAMERA: demo_camera(str(clip))}}, "<demo>")
     _logging()
+    _exit_on_signals()
     server = build_server(settings, site, loop_files=True, demo_authorisation=DEMO_CAMERA)
-    ensure_demo_accounts(settings)
-    out.print(
-        f"\n[bold]Veilleur demo[/]: open [bold]http://{host}:{port}/[/]\n"
-        f"  accounts: {', '.join(DEMO_ACCOUNTS)} — password [bold]{DEMO_PASSWORD}[/] "
-        "(a fixed demo password: never use these accounts beyond this demo)\n"
-        f"  camera '{DEMO_CAMERA}' loops {clip}; data in {data_dir}\n"
-        f"  live processing runs under a demo authorisation ('{DEMO_AUTHORISATION}')\n",
-        highlight=False,
-    )
-    _run(server)
+
+    def announce() -> None:
+        ensure_demo_accounts(settings)
+        out.print(
+            f"\n[bold]Veilleur demo[/]: open [bold]http://{host}:{port}/[/]\n"
+            f"  accounts: {', '.join(DEMO_ACCOUNTS)} — password [bold]{DEMO_PASSWORD}[/] "
+            "(a fixed demo password: never use these accounts beyond this demo)\n"
+            f"  camera '{DEMO_CAMERA}' loops {clip}; data in {data_dir}\n"
+            f"  live processing runs under a demo authorisation ('{DEMO_AUTHORISATION}')\n",
+            highlight=False,
+        )
+
+    _run(server, before=announce)
