@@ -3,7 +3,7 @@ reports (operator, supervisor, administrator); see docs/documents.md."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from veilleur.api.auth import JOURNAL, WATCH, Caller, Db, allow
+from veilleur.api.inputs import Day
 from veilleur.api.rest_documents import (
     MissedIn,
     make_document,
@@ -74,8 +75,8 @@ def other_document(
     db: Db,
     name: str,
     by: Literal["day", "week", "month"] = "day",
-    since: date | None = None,
-    until: date | None = None,
+    since: Day | None = None,
+    until: Day | None = None,
 ) -> Response:
     """/documents/records[.md], /documents/technical[.md], /documents/accountability[.csv]
     (with by, since, until); journaled."""
