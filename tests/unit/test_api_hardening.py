@@ -142,6 +142,20 @@ def test_a_lone_surrogate_is_refused_before_login(env: Env) -> None:
     assert r.status_code == 401, r.text
 
 
+def test_the_nul_character_is_refused_everywhere(env: Env) -> None:
+    """PostgreSQL cannot store NUL: it failed there (a 500) in a name, a filter or a path."""
+    admin = env.client("administrator")
+    for r in (
+        raw_json(env.client(), "POST", "/api/session", '{"username":"a\\u0000","password":"x"}'),
+        admin.get("/api/cameras/a%00b"),
+        admin.get("/api/signals", params={"camera": "a\x00"}),
+        env.client().post("/login", data={"username": "a\x00", "password": "x"}),
+    ):
+        assert r.status_code == 422, r.text
+        assert "NUL" in r.text
+    assert journal_count(env, "session.login_failed") == 0
+
+
 def test_lone_surrogates_in_comments_and_camera_names(env: Env) -> None:
     add_camera(env, "gare", [])
     admin = env.client("administrator")

@@ -9,7 +9,9 @@ the security headers (issue 12).
   then handed to the route: an anonymous client can no longer make the server hold 52 MB;
 - a JSON body must be I-JSON (RFC 7493): no lone surrogate in a string (`"\\ud800"` is not
   Unicode text, and failed later when written to the database or the journal), and no NaN or
-  Infinity (not JSON at all; Python's parser accepts them). Either is answered 422, naming it.
+  Infinity (not JSON at all; Python's parser accepts them). Either is answered 422, naming it;
+- no text anywhere (path, query, JSON or form body) may hold the NUL character: PostgreSQL
+  cannot store it, and no name, comment or filter needs it (422).
 
 `SecurityHeaders` adds to every answer: a Content-Security-Policy allowing only the server's
 own scripts (the console has no inline script or handler), `X-Frame-Options: DENY` and
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -34,8 +36,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: thousand points is about 30 kB), far below what would hurt the server.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-#: A \\uD800-\\uDFFF escape: only then is the slower, exact check needed.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+#: A \\uD800-\\uDFFF or \\u0000 escape: only then is the slower, exact check needed.
+_SUSPECT_ESCAPE = re.compile(rb"\\u([dD][89a-fA-F][0-9a-fA-F]{2}|0000)")
+NUL_REFUSED = "text may not hold the NUL character (\\u0000, %00)"
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -93,15 +96,31 @@ def json_problem(body: bytes) -> str | None:
         return str(exc)
     except ValueError:  # not JSON, or not UTF-8: the route says so
         return None
-    if _SURROGATE_ESCAPE.search(body):
-        try:
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            return (
-                "a string holds a lone surrogate (\\ud800-\\udfff without its pair): "
-                "not Unicode text"
-            )
+    if _SUSPECT_ESCAPE.search(body):
+        for text in _strings(value):
+            if "\x00" in text:
+                return NUL_REFUSED
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return (
+                    "a string holds a lone surrogate (\\ud800-\\udfff without its pair): "
+                    "not Unicode text"
+                )
     return None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a parsed JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 class _NotJson(ValueError):
@@ -118,6 +137,11 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+            where = "path" if "\x00" in scope.get("path", "") else "query"
+            await _answer(send, 422, [{"type": "string_nul", "loc": [where], "msg": NUL_REFUSED}])
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
@@ -149,13 +173,14 @@ class BodyLimit:
                 break
         body = b"".join(chunks)
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        problem = None
         if body and (ctype == b"application/json" or ctype.endswith(b"+json")):
             problem = json_problem(body)
-            if problem is not None:
-                await _answer(
-                    send, 422, [{"type": "json_invalid", "loc": ["body"], "msg": problem}]
-                )
-                return
+        elif ctype == b"application/x-www-form-urlencoded" and b"%00" in body:
+            problem = NUL_REFUSED
+        if problem is not None:
+            await _answer(send, 422, [{"type": "json_invalid", "loc": ["body"], "msg": problem}])
+            return
         sent = False
 
         async def replay() -> Message:
