@@ -422,3 +422,23 @@ def test_dry_run_is_a_real_boolean(env: Env) -> None:
     with env.sessions() as s:
         assert s.get(SignalRow, sid) is not None  # nothing was purged
     assert admin.post("/api/retention/purge", json={"dry_run": True}).status_code == 200
+
+
+def test_the_openapi_document_describes_every_answer(env: Env) -> None:
+    doc = env.client().get("/api/openapi.json").json()
+    paths = doc["paths"]
+    notice = paths["/api/documents/notice/{authorisation_id}"]["get"]["responses"]
+    assert set(notice["200"]["content"]) == {"text/html", "application/pdf"}
+    assert set(paths["/api/signals/{signal_id}/clip.mp4"]["get"]["responses"]["200"]["content"]) \
+        == {"video/mp4"}  # fmt: skip
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            answers = op["responses"]
+            assert "422" in answers, (method, path)
+            if (method, path) not in {("get", "/healthz")}:
+                assert "401" in answers, (method, path)
+            if "{" in path:
+                assert "404" in answers, (method, path)
+    assert "429" in paths["/api/session"]["post"]["responses"]
+    assert "409" in paths["/api/cameras"]["post"]["responses"]
+    assert "HTTPValidationError" not in doc["components"]["schemas"]

@@ -19,6 +19,7 @@ from veilleur.api import rest
 from veilleur.api.auth import Caller, Forbidden, LoginRequired, current_caller
 from veilleur.api.bus import SignalBus
 from veilleur.api.limits import BodyLimit, SecurityHeaders
+from veilleur.api.openapi import describe_answers
 from veilleur.api.platform import Platform
 from veilleur.api.settings import ServerSettings
 from veilleur.api.throttle import LoginThrottle
@@ -71,6 +72,16 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
+    original_openapi = app.openapi
+
+    def documented_openapi() -> dict[str, Any]:
+        # FastAPI's document, with every answer each route can give (api/openapi.py), once.
+        if app.openapi_schema is None:
+            describe_answers(original_openapi())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = documented_openapi  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.login_throttle = LoginThrottle()
     # Outermost last: the security headers go on every answer, 413 and 422 included.
