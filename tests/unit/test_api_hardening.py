@@ -368,9 +368,17 @@ def test_an_address_is_locked_after_failures_on_many_names(env: Env) -> None:
     assert codes[:19] == [401] * 19 and codes[19] == 429
     r = c.post("/api/session", json={"username": "operator", "password": "pass-operator-123"})
     assert r.status_code == 429 and "Retry-After" in r.headers
-    # The console's login form is behind the same throttle.
-    page = c.post("/login", data={"username": "operator", "password": "pass-operator-123"})
-    assert page.status_code in (403, 429)  # 403: its login CSRF token comes first
+    # The console's login form is behind the same throttle (with its own login CSRF token).
+    form = c.get("/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token is not None
+    page = c.post(
+        "/login",
+        data={"username": "operator", "password": "pass-operator-123", "csrf_token": token[1]},
+        follow_redirects=False,
+    )
+    assert page.status_code == 429 and "Too many failed logins" in page.text
+    assert int(page.headers["Retry-After"]) >= 1
     assert journal_count(env, "session.login_locked") == 1
     with env.sessions() as s:
         entry = s.scalars(
