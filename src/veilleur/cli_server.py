@@ -106,12 +106,19 @@ class Server:
     engine: Engine
     settings: ServerSettings
 
-    def close(self) -> None:
+    def stop_processing(self) -> None:
+        """Stop what analyses video and end the live streams: the first thing at a shutdown,
+        so that the camera processes end within seconds of the signal, not after the open
+        connections have had their grace period. Idempotent."""
         from veilleur.api.rest_retention import scheduler
 
         scheduler(self.app).stop()
         self.app.state.platform.close()  # the authorisation gate first: it drives cameras
         self.supervisor.close()
+        self.app.state.platform.bus.close()  # live streams end: their connections close
+
+    def close(self) -> None:
+        self.stop_processing()
         self.engine.dispose()
 
 
@@ -259,19 +266,29 @@ def _exit_on_signals() -> None:
 def _run(server: Server, *, before: Callable[[], None] | None = None) -> None:
     """Serve until stopped; `server` is closed however this ends (`before` runs first, in
     the same guard)."""
+    import asyncio
+    import socket
+
     import uvicorn
+
+    class Uvicorn(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Before uvicorn waits for open connections: cameras stop, live streams end.
+            await asyncio.to_thread(server.stop_processing)
+            await super().shutdown(sockets=sockets)
 
     try:
         if before is not None:
             before()
-        uvicorn.run(
+        config = uvicorn.Config(
             server.app,
             host=server.settings.host,
             port=server.settings.port,
             log_level="info",
-            # Live streams stay open: give them a moment, then stop anyway.
+            # Requests still running get a moment, then the server stops anyway.
             timeout_graceful_shutdown=3,
         )
+        Uvicorn(config).run()
     finally:
         server.close()
 
