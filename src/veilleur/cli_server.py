@@ -6,6 +6,8 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -104,12 +106,19 @@ class Server:
     engine: Engine
     settings: ServerSettings
 
-    def close(self) -> None:
+    def stop_processing(self) -> None:
+        """Stop what analyses video and end the live streams: the first thing at a shutdown,
+        so that the camera processes end within seconds of the signal, not after the open
+        connections have had their grace period. Idempotent."""
         from veilleur.api.rest_retention import scheduler
 
         scheduler(self.app).stop()
         self.app.state.platform.close()  # the authorisation gate first: it drives cameras
         self.supervisor.close()
+        self.app.state.platform.bus.close()  # live streams end: their connections close
+
+    def close(self) -> None:
+        self.stop_processing()
         self.engine.dispose()
 
 
@@ -239,18 +248,48 @@ def ensure_demo_accounts(settings: ServerSettings) -> None:
         engine.dispose()
 
 
-def _run(server: Server) -> None:
+def _exit_on_signals() -> None:
+    """SIGTERM and SIGHUP unwind the main process like Ctrl-C does, so that the server's
+    `finally` stops the camera and pool processes and removes the runtime folder.
+
+    Uvicorn handles SIGTERM while it serves, then restores the handler it found and raises the
+    signal again: with the default handler the process died there, before `server.close()`,
+    and its processes went on analysing video (issue 12). Installed before the server is
+    built, so that a signal during start-up unwinds as well."""
+
+    def unwind(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, unwind)
+
+
+def _run(server: Server, *, before: Callable[[], None] | None = None) -> None:
+    """Serve until stopped; `server` is closed however this ends (`before` runs first, in
+    the same guard)."""
+    import asyncio
+    import socket
+
     import uvicorn
 
+    class Uvicorn(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Before uvicorn waits for open connections: cameras stop, live streams end.
+            await asyncio.to_thread(server.stop_processing)
+            await super().shutdown(sockets=sockets)
+
     try:
-        uvicorn.run(
+        if before is not None:
+            before()
+        config = uvicorn.Config(
             server.app,
             host=server.settings.host,
             port=server.settings.port,
             log_level="info",
-            # Live streams stay open: give them a moment, then stop anyway.
+            # Requests still running get a moment, then the server stops anyway.
             timeout_graceful_shutdown=3,
         )
+        Uvicorn(config).run()
     finally:
         server.close()
 
@@ -316,16 +355,20 @@ def serve(
     )
     _logging()
     out.print(retention_options.periods_line(settings.retention), highlight=False)
+    _exit_on_signals()
     server = build_server(settings, site)
-    first = ensure_first_administrator(settings)
-    if first:
-        out.print(
-            f"[bold]First start:[/] administrator account [bold]{first[0]}[/] with password "
-            f"[bold]{first[1]}[/] (shown once; change it on the Users page).",
-            highlight=False,
-        )
-    out.print(f"Veilleur console: http://{host}:{port}/", highlight=False)
-    _run(server)
+
+    def announce() -> None:
+        first = ensure_first_administrator(settings)
+        if first:
+            out.print(
+                f"[bold]First start:[/] administrator account [bold]{first[0]}[/] with "
+                f"password [bold]{first[1]}[/] (shown once; change it on the Users page).",
+                highlight=False,
+            )
+        out.print(f"Veilleur console: http://{host}:{port}/", highlight=False)
+
+    _run(server, before=announce)
 
 
 def demo(
@@ -356,14 +399,18 @@ def demo(
     )
     site = parse_config({"cameras": {DEMO_CAMERA: demo_camera(str(clip))}}, "<demo>")
     _logging()
+    _exit_on_signals()
     server = build_server(settings, site, loop_files=True, demo_authorisation=DEMO_CAMERA)
-    ensure_demo_accounts(settings)
-    out.print(
-        f"\n[bold]Veilleur demo[/]: open [bold]http://{host}:{port}/[/]\n"
-        f"  accounts: {', '.join(DEMO_ACCOUNTS)} — password [bold]{DEMO_PASSWORD}[/] "
-        "(a fixed demo password: never use these accounts beyond this demo)\n"
-        f"  camera '{DEMO_CAMERA}' loops {clip}; data in {data_dir}\n"
-        f"  live processing runs under a demo authorisation ('{DEMO_AUTHORISATION}')\n",
-        highlight=False,
-    )
-    _run(server)
+
+    def announce() -> None:
+        ensure_demo_accounts(settings)
+        out.print(
+            f"\n[bold]Veilleur demo[/]: open [bold]http://{host}:{port}/[/]\n"
+            f"  accounts: {', '.join(DEMO_ACCOUNTS)} — password [bold]{DEMO_PASSWORD}[/] "
+            "(a fixed demo password: never use these accounts beyond this demo)\n"
+            f"  camera '{DEMO_CAMERA}' loops {clip}; data in {data_dir}\n"
+            f"  live processing runs under a demo authorisation ('{DEMO_AUTHORISATION}')\n",
+            highlight=False,
+        )
+
+    _run(server, before=announce)

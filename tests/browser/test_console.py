@@ -157,3 +157,35 @@ def test_supervisor_stops_everything_and_auditor_sees_figures(browser: Any, live
     page.goto(f"{live.url}/wall")
     assert "Not allowed" in page.content()  # no live image for auditors
     page.close()
+
+
+def test_console_runs_under_its_content_security_policy(browser: Any, live: Live) -> None:
+    """No page breaks under the policy (scripts only from the server, no inline handler): the
+    confirmations and the period selector, once inline handlers, work from console.js."""
+    page = login(browser, live, "admin", "/wall")
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    page.on("pageerror", lambda e: refused.append(str(e)))
+    for path in ("/wall", "/signals", "/cameras/plaza", "/authorisations", "/statistics"):
+        response = page.goto(f"{live.url}{path}")
+        assert response is not None and "script-src 'self'" in response.headers.get(
+            "content-security-policy", ""
+        ), path
+    page.goto(f"{live.url}/retention")
+    asked: list[str] = []
+
+    def dismiss(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.click("#purge-now button[type=submit]")
+    page.wait_for_timeout(300)
+    assert asked and "retention period" in asked[0]
+    assert page.url.endswith("/retention")  # dismissed: nothing was sent
+    page.goto(f"{live.url}/dashboard")
+    with page.expect_navigation():
+        page.select_option("select[name=days]", "7")
+    assert "days=7" in page.url
+    assert refused == []
+    page.close()

@@ -18,8 +18,11 @@ from veilleur import __version__, store
 from veilleur.api import rest
 from veilleur.api.auth import Caller, Forbidden, LoginRequired, current_caller
 from veilleur.api.bus import SignalBus
+from veilleur.api.limits import BodyLimit, SecurityHeaders
+from veilleur.api.openapi import describe_answers
 from veilleur.api.platform import Platform
 from veilleur.api.settings import ServerSettings
+from veilleur.api.throttle import LoginThrottle
 
 if TYPE_CHECKING:
     from veilleur.runtime import Supervisor
@@ -69,7 +72,21 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
+    original_openapi = app.openapi
+
+    def documented_openapi() -> dict[str, Any]:
+        # FastAPI's document, with every answer each route can give (api/openapi.py), once.
+        if app.openapi_schema is None:
+            describe_answers(original_openapi())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = documented_openapi  # type: ignore[method-assign]
     app.state.settings = settings
+    app.state.login_throttle = LoginThrottle()
+    # Outermost last: the security headers go on every answer, 413 and 422 included.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.state.sessions = sessions
     app.state.platform = Platform(sessions, settings.data_dir, the_bus, supervisor)
 

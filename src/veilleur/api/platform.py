@@ -30,6 +30,7 @@ from veilleur.compliance.authorisations import (
     is_active,
 )
 from veilleur.config import SITUATION_IDS, CameraConfig
+from veilleur.config.common import NOT_FINITE
 from veilleur.store.journal import SYSTEM
 from veilleur.store.models import utcnow
 
@@ -72,6 +73,8 @@ def _explain(err: dict[str, Any]) -> str:
         return "unknown key; check its spelling (docs/configuration.md lists the keys allowed)"
     if kind == "missing":
         return "this key is required"
+    if kind == "finite_number":
+        return NOT_FINITE
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
     if "input" in err:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal, Protocol, cast
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from veilleur import store
@@ -24,6 +24,7 @@ from veilleur.api.auth import (
     allow,
 )
 from veilleur.api.bus import StreamEnded
+from veilleur.api.inputs import Cursor, Day, Id, UtcDateTime
 from veilleur.api.platform import (
     ConfigInvalid,
     Platform,
@@ -38,6 +39,7 @@ from veilleur.api.scope import (
     signal_or_404,
     visible_camera_names,
 )
+from veilleur.api.throttle import Throttled, throttled_login
 from veilleur.config import SITUATION_IDS, CameraConfig, SituationConfig
 from veilleur.situations import IMPLEMENTED, known_limits
 from veilleur.store.auth import UNCHANGED, AccessExpired, Unchanged, check_scope, expiries
@@ -69,7 +71,7 @@ class SessionOut(BaseModel):
     service: str | None = Field(
         default=None, description="Its service; it sees only that service's cameras (S9)."
     )
-    may_view_unblurred: bool = Field(
+    may_view_unblurred: StrictBool = Field(
         default=False, description="Whether it may ask for an unblurred picture (S6)."
     )
     csrf_token: str = Field(
@@ -82,7 +84,7 @@ class CameraIn(_In):
     config: dict[str, Any] = Field(
         description="The camera configuration, as under `cameras.<name>` in the YAML file."
     )
-    processing: bool = Field(default=True, description="Start live processing at once.")
+    processing: StrictBool = Field(default=True, description="Start live processing at once.")
     services: list[str] = Field(
         default_factory=list,
         description="The user services whose accounts see this camera (S9); a scoped "
@@ -92,7 +94,7 @@ class CameraIn(_In):
 
 class CameraPut(_In):
     config: dict[str, Any] = Field(description="The complete new camera configuration.")
-    processing: bool | None = Field(
+    processing: StrictBool | None = Field(
         default=None, description="Turn live processing on or off; empty leaves it as it is."
     )
     services: list[str] | None = Field(
@@ -149,15 +151,15 @@ class UserIn(_In):
         "Required for operators and supervisors; administrators and auditors may have none "
         "(they then see every camera).",
     )
-    training_expires_on: date | None = Field(
+    training_expires_on: Day | None = Field(
         default=None, description="Last day of valid training (YYYY-MM-DD); after it the "
         "account cannot log in.",
     )  # fmt: skip
-    habilitation_expires_on: date | None = Field(
+    habilitation_expires_on: Day | None = Field(
         default=None, description="Last day of the habilitation (YYYY-MM-DD); after it the "
         "account cannot log in.",
     )  # fmt: skip
-    may_view_unblurred: bool = Field(
+    may_view_unblurred: StrictBool = Field(
         default=False,
         description="May ask for a camera's current picture unblurred, each time with a "
         "reason (never for auditors).",
@@ -166,7 +168,7 @@ class UserIn(_In):
 
 class UserPatch(_In):
     role: Role | None = Field(default=None, description="New role.")
-    active: bool | None = Field(
+    active: StrictBool | None = Field(
         default=None, description="False blocks the account and closes its sessions."
     )
     password: str | None = Field(default=None, description="New password (closes its sessions).")
@@ -174,15 +176,15 @@ class UserPatch(_In):
         default=None, description="New service; null removes it (administrators and auditors "
         "only); left out keeps it.",
     )  # fmt: skip
-    training_expires_on: date | None = Field(
+    training_expires_on: Day | None = Field(
         default=None, description="New last day of training; null removes the date; left out "
         "keeps it.",
     )  # fmt: skip
-    habilitation_expires_on: date | None = Field(
+    habilitation_expires_on: Day | None = Field(
         default=None, description="New last day of habilitation; null removes the date; left "
         "out keeps it.",
     )  # fmt: skip
-    may_view_unblurred: bool | None = Field(
+    may_view_unblurred: StrictBool | None = Field(
         default=None, description="Grant or withdraw the unblurred-view privilege."
     )
 
@@ -223,11 +225,16 @@ def _user_json(u: store.User) -> dict[str, Any]:
 
 @router.post("/session", response_model=SessionOut, tags=["session"])
 def login(body: LoginIn, response: Response, request: Request, db: Db) -> SessionOut:
-    """Log in; the session cookie is set and the CSRF token returned."""
+    """Log in; the session cookie is set and the CSRF token returned. 429 with Retry-After
+    while the account or the address is locked after repeated failures."""
     try:
-        user = store.authenticate(db, body.username, body.password)
+        user = throttled_login(request, db, body.username, body.password)
     except AccessExpired as exc:
         raise HTTPException(403, detail=str(exc)) from None
+    except Throttled as exc:
+        raise HTTPException(
+            429, detail=str(exc), headers={"Retry-After": str(exc.retry_after)}
+        ) from None
     if user is None:
         raise HTTPException(401, detail="unknown account or wrong password")
     settings = request.app.state.settings
@@ -557,8 +564,8 @@ def list_signals(
     camera: str | None = None,
     situation: str | None = None,
     state: Literal["new", "qualified"] | None = None,
-    since: datetime | None = None,
-    before_id: int | None = None,
+    since: UtcDateTime | None = None,
+    before_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     """Signals of the cameras in the caller's scope, newest first, filtered; page with
@@ -574,7 +581,7 @@ def list_signals(
 async def signal_stream(
     request: Request,
     caller: Reader,
-    last_event_id: Annotated[int | None, Header()] = None,
+    last_event_id: Annotated[Cursor | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-sent events: `signal` (a new signal, committed), `further_event` (a further
     event attached to a signal's episode: the updated signal) and `review` (a signal was
@@ -650,13 +657,13 @@ def _sse(kind: str, data: dict[str, Any], event_id: int | None) -> str:
 
 
 @router.get("/signals/{signal_id}", tags=["signals"])
-def get_signal(signal_id: int, caller: Reader, db: Db) -> dict[str, Any]:
+def get_signal(signal_id: Id, caller: Reader, db: Db) -> dict[str, Any]:
     """One signal, with its qualification when it has one."""
     return signal_json(signal_or_404(db, caller, signal_id))
 
 
 @router.get("/signals/{signal_id}/snapshot.jpg", tags=["signals"], response_class=FileResponse)
-def signal_snapshot(signal_id: int, caller: Watcher, db: Db, plat: Plat) -> FileResponse:
+def signal_snapshot(signal_id: Id, caller: Watcher, db: Db, plat: Plat) -> FileResponse:
     """The blurred snapshot of the frame that raised the signal."""
     path = plat.media_path(signal_or_404(db, caller, signal_id).snapshot_path)
     if path is None:
@@ -666,7 +673,7 @@ def signal_snapshot(signal_id: int, caller: Watcher, db: Db, plat: Plat) -> File
 
 
 @router.get("/signals/{signal_id}/clip.mp4", tags=["signals"], response_class=FileResponse)
-def signal_clip(signal_id: int, caller: Watcher, db: Db, plat: Plat) -> FileResponse:
+def signal_clip(signal_id: Id, caller: Watcher, db: Db, plat: Plat) -> FileResponse:
     """The blurred clip of the seconds before the signal."""
     path = plat.media_path(signal_or_404(db, caller, signal_id).clip_path)
     if path is None:
@@ -675,7 +682,7 @@ def signal_clip(signal_id: int, caller: Watcher, db: Db, plat: Plat) -> FileResp
     return FileResponse(path, media_type="video/mp4")
 
 
-def _viewed(db: Db, caller: Caller, signal_id: int, kind: str) -> None:
+def _viewed(db: Db, caller: Caller, signal_id: Id, kind: str) -> None:
     # Every access to a signal's images is journaled (SPEC S7), before the file is sent.
     store.journal_append(db, caller.username, "media.viewed", f"signal:{signal_id}", {"kind": kind})
     db.commit()
@@ -683,7 +690,7 @@ def _viewed(db: Db, caller: Caller, signal_id: int, kind: str) -> None:
 
 @router.post("/signals/{signal_id}/qualification", status_code=201, tags=["signals"])
 def qualify(
-    signal_id: int, body: QualificationIn, caller: Watcher, db: Db, plat: Plat
+    signal_id: Id, body: QualificationIn, caller: Watcher, db: Db, plat: Plat
 ) -> dict[str, Any]:
     """Qualify a signal: confirmed, false alarm or not actionable (once; 409 after)."""
     row = signal_or_404(db, caller, signal_id)
@@ -698,7 +705,7 @@ def qualify(
 
 @router.get("/stats", tags=["signals"])
 def stats(
-    caller: Reader, db: Db, since: datetime | None = None, until: datetime | None = None
+    caller: Reader, db: Db, since: UtcDateTime | None = None, until: UtcDateTime | None = None
 ) -> list[dict[str, Any]]:
     """Signals per situation, camera and day, with their qualifications (cameras in the
     caller's scope)."""
@@ -734,7 +741,7 @@ def create_user(body: UserIn, caller: Admin, db: Db) -> dict[str, Any]:
 
 
 @router.put("/users/{user_id}", tags=["users"])
-def update_user(user_id: int, body: UserPatch, caller: Admin, db: Db) -> dict[str, Any]:
+def update_user(user_id: Id, body: UserPatch, caller: Admin, db: Db) -> dict[str, Any]:
     """Change an account's role, password, active flag, service, training and habilitation
     dates or unblurred-view privilege (fields left out stay as they are)."""
     user = store.get_user(db, user_id)
@@ -774,7 +781,7 @@ def update_user(user_id: int, body: UserPatch, caller: Admin, db: Db) -> dict[st
 
 
 @router.delete("/users/{user_id}", status_code=204, tags=["users"])
-def deactivate_user(user_id: int, caller: Admin, db: Db) -> None:
+def deactivate_user(user_id: Id, caller: Admin, db: Db) -> None:
     """Deactivate an account (its qualifications stay attributed; it can no longer log in)."""
     user = store.get_user(db, user_id)
     if user is None:

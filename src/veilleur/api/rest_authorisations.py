@@ -10,11 +10,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from veilleur import store
 from veilleur.api.auth import ADMINISTRATOR, AUDITOR, SUPERVISOR, Caller, Db, allow
+from veilleur.api.inputs import Id, UtcDateTime
 from veilleur.api.platform import Platform, Problem, _explain
+from veilleur.api.scope import cameras_in_scope, visible_camera_names
 from veilleur.compliance.authorisations import (
     AuthorisationInput,
     ServedKind,
@@ -34,8 +36,8 @@ class RenewalIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: AwareDatetime = Field(description="Start of the renewal (with its time zone).")
-    ends_at: AwareDatetime = Field(description="Its end: at most one calendar month later.")
+    starts_at: UtcDateTime = Field(description="Start of the renewal (with its time zone).")
+    ends_at: UtcDateTime = Field(description="Its end: at most one calendar month later.")
     reference: str | None = Field(default=None, description="The new decision's reference.")
     issuer: str | None = Field(default=None, description="Who decided, if it changed.")
     controller: str | None = Field(default=None, description="Data controller, if changed.")
@@ -99,8 +101,12 @@ def parse_input(data: Any) -> AuthorisationInput:
 
 
 def authorisation_json(
-    row: store.Authorisation, at: datetime, renewed_by: int | None = None
+    row: store.Authorisation,
+    at: datetime,
+    renewed_by: int | None = None,
+    visible: set[str] | None = None,
 ) -> dict[str, Any]:
+    """An authorisation as JSON; `visible` (a scope): only the cameras in it are named."""
     return {
         "id": row.id,
         "reference": row.reference,
@@ -110,7 +116,7 @@ def authorisation_json(
         "served_kind": row.served_kind,
         "served_name": row.served_name,
         "perimeter": row.perimeter,
-        "cameras": list(row.cameras),
+        "cameras": cameras_in_scope(visible, row.cameras),
         "situations": list(row.situations),
         "recipient_services": list(row.recipient_services),
         "starts_at": row.starts_at.isoformat(),
@@ -127,32 +133,41 @@ def authorisation_json(
     }
 
 
-def _existing(db: Db, authorisation_id: int) -> store.Authorisation:
+def _existing(db: Db, authorisation_id: Id) -> store.Authorisation:
     row = store.get_authorisation(db, authorisation_id)
     if row is None:
         raise HTTPException(404, detail=f"no authorisation {authorisation_id}")
     return row
 
 
-def _json(db: Db, plat: Platform, row: store.Authorisation) -> dict[str, Any]:
+def _json(
+    db: Db, plat: Platform, row: store.Authorisation, visible: set[str] | None = None
+) -> dict[str, Any]:
     later = store.renewed_by(db, row.id)
-    return authorisation_json(row, plat.clock(), later.id if later else None)
+    return authorisation_json(row, plat.clock(), later.id if later else None, visible)
 
 
 @router.get("/authorisations", tags=["authorisations"])
 def list_authorisations(
     caller: Reader, db: Db, plat: Plat, active: bool = False
 ) -> list[dict[str, Any]]:
-    """Every authorisation, newest start first; `active=true`: only those active now."""
+    """Every authorisation, newest start first; `active=true`: only those active now. An
+    account with a service sees those covering one of its cameras, naming only those (S9)."""
     now = plat.clock()
     rows = store.list_authorisations(db, active_at=now if active else None)
-    return [_json(db, plat, r) for r in rows]
+    visible = visible_camera_names(db, caller)
+    return [_json(db, plat, r, visible) for r in rows if cameras_in_scope(visible, r.cameras)]
 
 
 @router.get("/authorisations/{authorisation_id}", tags=["authorisations"])
-def get_authorisation(authorisation_id: int, caller: Reader, db: Db, plat: Plat) -> dict[str, Any]:
-    """One authorisation, with the ids of the records it renews and that renew it."""
-    return _json(db, plat, _existing(db, authorisation_id))
+def get_authorisation(authorisation_id: Id, caller: Reader, db: Db, plat: Plat) -> dict[str, Any]:
+    """One authorisation, with the ids of the records it renews and that renew it (404 for an
+    account with a service when it covers none of its cameras)."""
+    row = _existing(db, authorisation_id)
+    visible = visible_camera_names(db, caller)
+    if not cameras_in_scope(visible, row.cameras):
+        raise HTTPException(404, detail=f"no authorisation {authorisation_id}")
+    return _json(db, plat, row, visible)
 
 
 @router.post("/authorisations", status_code=201, tags=["authorisations"])
@@ -180,7 +195,7 @@ def create_authorisation(
 
 @router.post("/authorisations/{authorisation_id}/renew", status_code=201, tags=["authorisations"])
 def renew_authorisation(
-    authorisation_id: int,
+    authorisation_id: Id,
     caller: Admin,
     db: Db,
     plat: Plat,
@@ -202,7 +217,7 @@ def renew_authorisation(
 
 @router.post("/authorisations/{authorisation_id}/revoke", tags=["authorisations"])
 def revoke_authorisation(
-    authorisation_id: int,
+    authorisation_id: Id,
     caller: Admin,
     db: Db,
     plat: Plat,

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from veilleur.api.auth import JOURNAL, READ, WATCH, Caller, Db, allow
+from veilleur.api.inputs import Day, Id, UtcDateTime
 from veilleur.api.scope import camera_or_404, visible_camera_names
 from veilleur.compliance import documents
 from veilleur.config.common import SITUATION_IDS
@@ -65,10 +66,10 @@ def make_document(
     kind: str,
     fmt: str | None,
     *,
-    authorisation_id: int | None = None,
+    authorisation_id: Id | None = None,
     by: str = "day",
-    since: date | None = None,
-    until: date | None = None,
+    since: Day | None = None,
+    until: Day | None = None,
 ) -> Response:
     """Generate, journal and answer one document (inline HTML, other formats as a download)."""
     try:
@@ -120,7 +121,7 @@ def notice(
     request: Request,
     caller: DocumentReader,
     db: Db,
-    authorisation_id: int,
+    authorisation_id: Id,
     format: Annotated[Literal["html", "pdf"], Query(description="html or pdf.")] = "html",
 ) -> Response:
     """The public information notice of an authorisation; journaled."""
@@ -140,8 +141,8 @@ def document(
     by: Annotated[
         Literal["day", "week", "month"], Query(description="Accountability: group by.")
     ] = "day",
-    since: Annotated[date | None, Query(description="Accountability: first day (UTC).")] = None,
-    until: Annotated[date | None, Query(description="Accountability: last day (UTC).")] = None,
+    since: Annotated[Day | None, Query(description="Accountability: first day (UTC).")] = None,
+    until: Annotated[Day | None, Query(description="Accountability: last day (UTC).")] = None,
 ) -> Response:
     """Records of processing (GDPR art. 30), technical file or accountability report;
     journaled."""
@@ -155,7 +156,7 @@ class MissedIn(BaseModel):
     situation: Literal[SITUATION_IDS] = Field(  # type: ignore[valid-type]
         description="Which of the eight situations no signal raised."
     )
-    occurred_at: datetime = Field(description="When it happened (ISO 8601 with a time zone).")
+    occurred_at: UtcDateTime = Field(description="When it happened (ISO 8601 with a time zone).")
     comment: str | None = Field(default=None, description="What was seen (optional).")
 
 

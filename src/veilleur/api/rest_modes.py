@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, Response
 
 from veilleur import store
 from veilleur.api.auth import CONTROL, READ, Caller, Db, allow
+from veilleur.api.inputs import Id, UtcDateTime
 from veilleur.api.modes import (
     MAX_EXPORT_ROWS,
     calibration_json,
@@ -51,8 +52,8 @@ def get_calibration(
     db: Db,
     camera: str | None = None,
     situation: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcDateTime | None = None,
+    until: UtcDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_CALIBRATION_LIST)] = 100,
 ) -> dict[str, Any]:
     """What cameras in calibration mode would have signalled (newest first), and how many per
@@ -78,7 +79,7 @@ def get_calibration(
 
 
 @router.get("/calibration/{record_id}/snapshot.jpg", response_class=FileResponse)
-def calibration_snapshot(record_id: int, caller: Tuner, db: Db, request: Request) -> FileResponse:
+def calibration_snapshot(record_id: Id, caller: Tuner, db: Db, request: Request) -> FileResponse:
     """The blurred snapshot of a would-be signal; each view is journaled (`media.viewed`)."""
     row = db.get(store.CalibrationRecord, record_id)
     if row is None or not in_scope(row.camera, visible_cameras(db, caller.service)):
@@ -123,8 +124,8 @@ def get_statistics(
     camera: str | None = None,
     metric: str | None = None,
     subject: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcDateTime | None = None,
+    until: UtcDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_EXPORT_ROWS)] = 10_000,
 ) -> dict[str, Any]:
     """Aggregates of cameras in statistics mode, oldest bucket first: metric (zone_entries,
@@ -152,7 +153,7 @@ def _export(fmt: str, caller: Caller, db: Db, **filters: Any) -> Response:
 @router.get("/statistics.csv", response_class=Response)
 def statistics_csv(
     caller: Reader, db: Db, camera: str | None = None, metric: str | None = None,
-    subject: str | None = None, since: datetime | None = None, until: datetime | None = None,
+    subject: str | None = None, since: UtcDateTime | None = None, until: UtcDateTime | None = None,
 ) -> Response:  # fmt: skip
     """The aggregates as CSV (same filters); journaled `statistics.exported`."""
     return _export("csv", caller, db, camera=camera, metric=metric, subject=subject,
@@ -162,7 +163,7 @@ def statistics_csv(
 @router.get("/statistics.parquet", response_class=Response)
 def statistics_parquet(
     caller: Reader, db: Db, camera: str | None = None, metric: str | None = None,
-    subject: str | None = None, since: datetime | None = None, until: datetime | None = None,
+    subject: str | None = None, since: UtcDateTime | None = None, until: UtcDateTime | None = None,
 ) -> Response:  # fmt: skip
     """The aggregates as Parquet (same filters); journaled `statistics.exported`."""
     return _export("parquet", caller, db, camera=camera, metric=metric, subject=subject,

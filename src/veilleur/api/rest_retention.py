@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
@@ -50,7 +50,7 @@ def overview(app: FastAPI, db: Db) -> dict[str, Any]:
 class PurgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dry_run: bool = Field(default=False, description="Count what would be deleted only.")
+    dry_run: StrictBool = Field(default=False, description="Count what would be deleted only.")
 
 
 @router.get("/retention")

@@ -53,6 +53,12 @@ def only_visible(
     return [item for item in items if sees(visible, camera_of(item))]
 
 
+def cameras_in_scope(visible: set[str] | None, cameras: Iterable[str]) -> list[str]:
+    """The names of `cameras` in a scope (an authorisation names cameras of several services:
+    a scoped account sees only its own among them)."""
+    return [c for c in cameras if sees(visible, c)]
+
+
 def camera_or_404(db: Session, caller: Caller, name: str) -> store.Camera:
     """The camera, if it exists and is in scope; else 404 with the same words either way."""
     row = store.get_camera(db, name)

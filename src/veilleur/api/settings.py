@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from veilleur.api.limits import DEFAULT_MAX_BODY_BYTES
+
 
 class RetentionSettings(BaseModel):
     """How long each kind of data is kept before the scheduled purge deletes it (SPEC S8)."""
@@ -87,6 +89,12 @@ class ServerSettings(BaseModel):
     retention: RetentionSettings = Field(
         default_factory=RetentionSettings,
         description="Retention period of each kind of data and the purge's schedule (S8).",
+    )
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="Largest request body accepted, in bytes; a larger one is answered 413 "
+        "before it is read (1 MiB: ample for a camera's zones and configuration).",
     )
     live_refresh_ms: int = Field(
         default=1000,

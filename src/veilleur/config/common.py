@@ -25,8 +25,19 @@ Point = Annotated[
 ]
 
 
+#: What a configuration error says of a non-finite number (NaN, Infinity), wherever it is.
+NOT_FINITE = (
+    "NaN and Infinity are not allowed: write a finite number (e.g. 0.5); to turn a situation "
+    "off, set its `enabled: false` instead"
+)
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # allow_inf_nan=False: NaN or Infinity anywhere (a direction, a cooldown, a ground point) is
+    # refused here rather than stored and silently disabling a situation (issue 12).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 def check_unit_point(p: tuple[float, float]) -> None:

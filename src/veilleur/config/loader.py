@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from veilleur.config.common import NOT_FINITE
 from veilleur.config.model import SiteConfig
 
 
@@ -62,6 +63,8 @@ def _explain(err: dict[str, Any]) -> str:
         )
     if kind == "missing":
         return "this key is required"
+    if kind == "finite_number":
+        return NOT_FINITE
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
     if "input" in err and kind not in ("value_error",):

@@ -271,6 +271,10 @@ class TrackingConfig(Strict):
     )
 
 
+#: Largest analysis picture, [width, height]: 8K.
+MAX_ANALYSIS_SIZE = (7680, 4320)
+
+
 class CameraConfig(Strict):
     """One camera: its source, what is analysed, and where."""
 
@@ -295,8 +299,9 @@ class CameraConfig(Strict):
     )
     analysis_size: tuple[int, int] | None = Field(
         default=None,
-        description="[width, height] in pixels the frames are resized to before analysis; "
-        "empty keeps the source size. Zones are in 0..1 so they follow.",
+        description="[width, height] in pixels the frames are resized to before analysis "
+        "(32 to 7680 wide, 32 to 4320 high); empty keeps the source size. Zones are in 0..1 "
+        "so they follow.",
     )
     calibration: CalibrationConfig | None = Field(
         default=None,
@@ -324,6 +329,12 @@ class CameraConfig(Strict):
     def _size_positive(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
         if v is not None and (v[0] < 32 or v[1] < 32):
             raise ValueError(f"analysis_size {list(v)} is too small; use at least [32, 32]")
+        if v is not None and (v[0] > MAX_ANALYSIS_SIZE[0] or v[1] > MAX_ANALYSIS_SIZE[1]):
+            # A camera asked for [1e9, 1e9] never started and logged warnings without end.
+            raise ValueError(
+                f"analysis_size {list(v)} is too large; at most {list(MAX_ANALYSIS_SIZE)} "
+                "(8K); analysis works best at 640 to 1280 pixels wide"
+            )
         return v
 
     @model_validator(mode="after")

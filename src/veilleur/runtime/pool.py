@@ -83,9 +83,18 @@ def pool_main(
     outbox: Connection,
     stop: Event,
     factory: DetectorFactory | None = None,
+    parent_pid: int | None = None,
 ) -> None:
-    """Entry point of a pool process: serve detector requests until `stop` is set."""
+    """Entry point of a pool process: serve detector requests until `stop` is set, or until
+    the server (`parent_pid`) is gone: then its socket and the runtime folder go too."""
+    from veilleur.runtime.lifetime import ParentWatch, remove_orphaned_socket
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
+    watch = ParentWatch(
+        os.getppid() if parent_pid is None else parent_pid,
+        on_orphan=stop.set,
+        cleanup=lambda: remove_orphaned_socket(address),
+    ).start()
     events = Outbox(outbox)
     import cv2
 
@@ -202,6 +211,8 @@ def pool_main(
         listener.close()
         for conn in list(conns):
             drop(conn)
+        if watch.orphaned.is_set():
+            remove_orphaned_socket(address)
 
 
 def _describe(detector: Any) -> dict[str, Any]:

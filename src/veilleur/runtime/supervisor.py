@@ -26,7 +26,6 @@ import multiprocessing as mp
 import os
 import queue
 import shutil
-import tempfile
 import threading
 import time
 from collections import deque
@@ -38,7 +37,7 @@ from typing import Any
 
 from veilleur.config.common import SITUATION_IDS
 from veilleur.config.model import CameraConfig, SiteConfig
-from veilleur.runtime import metrics
+from veilleur.runtime import lifetime, metrics
 from veilleur.runtime.events import AttachedEvent, CameraStatus, SignalEvent
 from veilleur.runtime.pool import DetectorFactory, pool_main
 from veilleur.runtime.worker import EXIT_DONE, WorkerSpec, camera_main
@@ -147,7 +146,9 @@ class Supervisor:
         # Each process writes to its own pipe; the dispatcher reads them all (`wait`).
         self._readers: set[Connection] = set()
         self._authkey = os.urandom(32)
-        self._dir = tempfile.mkdtemp(prefix="veilleur-rt-")
+        # The pools' sockets; folders left by a server killed outright are swept first.
+        lifetime.sweep_stale_folders()
+        self._dir = lifetime.make_runtime_folder()
         n = max(1, workers or 1)
         self._pools = [_Pool(i, os.path.join(self._dir, f"pool-{i}.sock")) for i in range(n)]
         self._cameras: dict[str, _Camera] = {
@@ -359,6 +360,7 @@ class Supervisor:
                 writer,
                 pool.stop,
                 self.detector_factory,
+                os.getpid(),
             ),
             name=f"veilleur-detector-pool-{pool.index}",
             daemon=True,
@@ -392,7 +394,7 @@ class Supervisor:
         reader, writer = self._ctx.Pipe(duplex=False)
         cam.process = self._ctx.Process(
             target=camera_main,
-            args=(spec, control_reader, writer, cam.stop),
+            args=(spec, control_reader, writer, cam.stop, os.getpid()),
             name=f"veilleur-camera-{cam.name}",
             daemon=True,
         )

@@ -446,11 +446,23 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(EXIT_DONE)
 
 
-def camera_main(spec: WorkerSpec, control: Connection, outbox: Connection, stop: Event) -> None:
-    """Entry point of a camera process; its exit code says how it ended (`EXIT_*`)."""
+def camera_main(
+    spec: WorkerSpec,
+    control: Connection,
+    outbox: Connection,
+    stop: Event,
+    parent_pid: int | None = None,
+) -> None:
+    """Entry point of a camera process; its exit code says how it ended (`EXIT_*`). It stops
+    as at a supervisor's stop when the server (`parent_pid`) is gone (`runtime.lifetime`)."""
+    import os
+
+    from veilleur.runtime.lifetime import ParentWatch
+
     os_signal.signal(os_signal.SIGINT, os_signal.SIG_IGN)  # Ctrl-C is the supervisor's
     # Terminated (a stop that took too long): unwind, so that the shared memory is released.
     os_signal.signal(os_signal.SIGTERM, _exit_on_sigterm)
+    ParentWatch(os.getppid() if parent_pid is None else parent_pid, on_orphan=stop.set).start()
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s {spec.camera}: %(message)s")
     import cv2
 

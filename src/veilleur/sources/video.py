@@ -900,7 +900,14 @@ class VideoSource:
         return opts
 
     def _check_file(self, path: Path) -> None:
-        where = f" (relative to {os.getcwd()})" if not path.is_absolute() else ""
+        # Not the folder itself: the message reaches the console and the API (camera status),
+        # and the server's working folder is nobody's business there.
+        where = (
+            " (a relative path is read from the working folder of the process; give an "
+            "absolute path)"
+            if not path.is_absolute()
+            else ""
+        )
         if not path.exists():
             raise _OpenFailure(
                 f"cannot open video {str(path)!r}: file not found{where}; check the path",

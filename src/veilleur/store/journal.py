@@ -64,6 +64,7 @@ ACTIONS: tuple[str, ...] = (
     "missed.reported",
     "document.generated",
     "statistics.exported",
+    "session.login_locked",
 )
 """The actions journaled today (the console's filter lists them)."""
 

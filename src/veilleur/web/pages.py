@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -35,6 +35,7 @@ from veilleur.api.auth import (
     current_caller,
     safe_next,
 )
+from veilleur.api.inputs import Id, in_range
 from veilleur.api.platform import (
     ConfigInvalid,
     Platform,
@@ -49,6 +50,7 @@ from veilleur.api.scope import (
     signal_or_404,
     visible_camera_names,
 )
+from veilleur.api.throttle import Throttled, throttled_login
 from veilleur.compliance import journal
 from veilleur.config import SITUATION_IDS
 from veilleur.situations import IMPLEMENTED, known_limits
@@ -171,9 +173,13 @@ def login(
     if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token or None):
         return _login_page(request, safe_next(next), "The form expired; please log in again.", 403)
     try:
-        user = store.authenticate(db, username.strip(), password)
+        user = throttled_login(request, db, username.strip(), password)
     except AccessExpired as exc:
         return _login_page(request, safe_next(next), str(exc), 403)
+    except Throttled as exc:
+        page = _login_page(request, safe_next(next), f"Too many failed logins: {exc}.", 429)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     if user is None:
         return _login_page(request, safe_next(next), "Unknown account or wrong password.", 401)
     settings = request.app.state.settings
@@ -240,7 +246,7 @@ def signals_page(
     camera: str = "",
     situation: str = "",
     state: str = "",
-    before_id: int | None = None,
+    before_id: Id | None = None,
 ) -> HTMLResponse:
     rows = store.list_signals(
         db, camera=camera or None, situation=situation or None,
@@ -262,25 +268,25 @@ def signals_page(
     )
 
 
-def _signal(db: Db, caller: Caller, signal_id: int) -> dict[str, Any]:
+def _signal(db: Db, caller: Caller, signal_id: Id) -> dict[str, Any]:
     return signal_json(signal_or_404(db, caller, signal_id))
 
 
 @router.get("/signals/{signal_id}/card", response_class=HTMLResponse)
-def signal_card(signal_id: int, request: Request, caller: Reader, db: Db) -> HTMLResponse:
+def signal_card(signal_id: Id, request: Request, caller: Reader, db: Db) -> HTMLResponse:
     return render(
         request, "_signal_card.html", caller, {"s": _signal(db, caller, signal_id), "fresh": True}
     )
 
 
 @router.get("/signals/{signal_id}", response_class=HTMLResponse)
-def signal_page(signal_id: int, request: Request, caller: Reader, db: Db) -> HTMLResponse:
+def signal_page(signal_id: Id, request: Request, caller: Reader, db: Db) -> HTMLResponse:
     return render(request, "signal.html", caller, {"s": _signal(db, caller, signal_id)})
 
 
 @router.post("/signals/{signal_id}/qualify", response_model=None)
 def qualify(
-    signal_id: int,
+    signal_id: Id,
     request: Request,
     caller: Watcher,
     db: Db,
@@ -316,7 +322,12 @@ def _bucket(rows: list[dict[str, Any]], key: str) -> list[tuple[str, dict[str, i
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
-def dashboard(request: Request, caller: Reader, db: Db, days: int = 30) -> HTMLResponse:
+def dashboard(
+    request: Request,
+    caller: Reader,
+    db: Db,
+    days: Annotated[int, Query(ge=1, le=3660, description="The period, in days.")] = 30,
+) -> HTMLResponse:
     days = min(max(days, 1), 366)
     since = datetime.now(UTC) - timedelta(days=days)
     rows = store.signal_stats(db, since=since, cameras=visible_camera_names(db, caller))
@@ -677,7 +688,7 @@ def users_create(
 
 @router.post("/users/{user_id}", response_class=HTMLResponse)
 def users_update(
-    user_id: int,
+    user_id: Id,
     request: Request,
     caller: Admin,
     db: Db,
@@ -730,7 +741,7 @@ def _day(value: str, name: str) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        return datetime.combine(in_range(date.fromisoformat(value)), time(), tzinfo=UTC)
     except ValueError:
         raise HTTPException(422, detail=f"{name}: a date as YYYY-MM-DD") from None
 
@@ -745,7 +756,7 @@ def journal_page(
     target: str = "",
     since: str = "",
     until: str = "",
-    before_id: int | None = None,
+    before_id: Id | None = None,
 ) -> HTMLResponse:
     """The journal, newest first, filtered, with the state of the whole chain at the top (it
     is verified on every visit: a change made behind the application's back shows here)."""

@@ -15,8 +15,10 @@ from pydantic import ValidationError
 
 from veilleur import store
 from veilleur.api.auth import ADMINISTRATOR, AUDITOR, SUPERVISOR, Caller, Db, allow
+from veilleur.api.inputs import Id
 from veilleur.api.platform import Platform, Problem
 from veilleur.api.rest_authorisations import problems_of
+from veilleur.api.scope import cameras_in_scope, visible_camera_names
 from veilleur.compliance.authorisations import (
     AuthorisationInput,
     month_after,
@@ -73,8 +75,11 @@ def _services(text: str) -> list[str]:
 
 def _context(request: Request, db: Db, caller: Caller) -> dict[str, Any]:
     now = _plat(request).clock()
+    visible = visible_camera_names(db, caller)
     groups: dict[str, list[dict[str, Any]]] = {k: [] for k in STATUS_ORDER}
     for row in store.list_authorisations(db):
+        if not cameras_in_scope(visible, row.cameras):
+            continue  # an account with a service sees those covering its cameras only (S9)
         status = status_of(row, now)
         groups[status].append({"row": row, "status": status})
     start = now.replace(second=0, microsecond=0)
@@ -84,7 +89,8 @@ def _context(request: Request, db: Db, caller: Caller) -> dict[str, Any]:
         "status_pill": STATUS_PILL,
         "served_kinds": SERVED_KINDS,
         "served_labels": SERVED_LABELS,
-        "camera_names": [c.name for c in store.list_cameras(db)],
+        "camera_names": cameras_in_scope(visible, [c.name for c in store.list_cameras(db)]),
+        "shown": lambda cameras: cameras_in_scope(visible, cameras),
         "form": {
             "starts_at": _form_time(start),
             "ends_at": _form_time(month_after(start)),
@@ -146,7 +152,7 @@ def authorisations_create(
     return render(request, "authorisations.html", caller, ctx, 422)
 
 
-def _existing(db: Db, authorisation_id: int) -> store.Authorisation:
+def _existing(db: Db, authorisation_id: Id) -> store.Authorisation:
     row = store.get_authorisation(db, authorisation_id)
     if row is None:
         raise HTTPException(404)
@@ -163,6 +169,9 @@ def _detail(
     status: int = 200,
 ) -> HTMLResponse:
     now = _plat(request).clock()
+    visible = visible_camera_names(db, caller)
+    if not cameras_in_scope(visible, row.cameras):
+        raise HTTPException(404)
     chain = store.renewal_chain(db, row.id)
     later = store.renewed_by(db, row.id)
     start = max(row.ends_at, now).replace(second=0, microsecond=0)
@@ -181,20 +190,21 @@ def _detail(
             "reference": "",
         },
         "waiting": _plat(request).waiting_cameras(),
+        "shown": lambda cameras: cameras_in_scope(visible, cameras),
     }
     return render(request, "authorisation.html", caller, ctx, status)
 
 
 @router.get("/authorisations/{authorisation_id}", response_class=HTMLResponse)
 def authorisation_page(
-    authorisation_id: int, request: Request, caller: Reader, db: Db
+    authorisation_id: Id, request: Request, caller: Reader, db: Db
 ) -> HTMLResponse:
     return _detail(request, db, caller, _existing(db, authorisation_id))
 
 
 @router.post("/authorisations/{authorisation_id}/revoke", response_model=None)
 def authorisation_revoke(
-    authorisation_id: int,
+    authorisation_id: Id,
     request: Request,
     caller: Admin,
     db: Db,
@@ -211,7 +221,7 @@ def authorisation_revoke(
 
 @router.post("/authorisations/{authorisation_id}/renew", response_model=None)
 def authorisation_renew(
-    authorisation_id: int,
+    authorisation_id: Id,
     request: Request,
     caller: Admin,
     db: Db,

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from veilleur.api.auth import JOURNAL, WATCH, Caller, Db, allow
+from veilleur.api.inputs import RANGE, in_range
 from veilleur.api.rest_documents import (
     MissedIn,
     make_document,
@@ -93,9 +94,11 @@ def _day(value: str | None, key: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        return in_range(date.fromisoformat(value))
     except ValueError:
-        raise HTTPException(422, detail=f"{key}: '{value}' is not a date (YYYY-MM-DD)") from None
+        raise HTTPException(
+            422, detail=f"{key}: '{value}' is not a date (YYYY-MM-DD) {RANGE}"
+        ) from None
 
 
 def _missed_page(

@@ -8,6 +8,21 @@
   const state = { signalsReceived: 0, lastSignal: null, streamOpen: false, furtherReceived: 0 };
   window.veilleur = state;
 
+  /* --- forms: confirmation and submit-on-change, as data attributes rather than inline
+     handlers, which the Content-Security-Policy (script-src 'self') does not run. */
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (form instanceof HTMLFormElement && form.dataset.confirm && !confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  }, true);
+  document.addEventListener("change", function (event) {
+    const field = event.target;
+    if (field instanceof HTMLElement && field.hasAttribute("data-autosubmit") && field.form) {
+      field.form.submit();
+    }
+  });
+
   /* --- live images: reload each one after the previous load ended, so a slow link never
      piles up requests; a failed load shows "waiting" and retries. */
   function startLiveImage(img) {
