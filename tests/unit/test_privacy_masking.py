@@ -134,7 +134,7 @@ def test_background_mode_hides_a_faint_person_and_shows_the_background() -> None
     assert leaked > 0  # the difference between the modes is real on this clip
 
 
-def test_apply_obscures_overlapping_regions_once_and_nothing_else() -> None:
+def test_apply_obscures_what_is_hidden_and_nothing_else() -> None:
     img, b = scene(100)
     masker = PrivacyMasker()
     boxes = Detections(xyxy=[b, b + 5.0], confidence=[0.9, 0.9], class_id=[PERSON, PERSON])
@@ -142,11 +142,11 @@ def test_apply_obscures_overlapping_regions_once_and_nothing_else() -> None:
     assert mask is not None
     out = apply_privacy(img, mask)
     assert out is not None
-    x1, y1, x2, y2 = mask.regions[:, 0].min(), mask.regions[:, 1].min(), *mask.regions[:, 2:].max(0)
-    outside = np.ones((H, W), dtype=bool)
-    outside[y1:y2, x1:x2] = False
-    assert np.array_equal(out[outside], img[outside])
+    assert np.array_equal(out[~mask.hidden], img[~mask.hidden])
     assert not sharp(out, img, b)
+    # Both boxes, grown by their margin, and nothing more (the first frame has no foreground).
+    assert mask.hidden[int(b[1]), int(b[0])] and mask.hidden[int(b[3]) + 4, int(b[2]) + 4]
+    assert 0 < mask.cover < 0.1
 
 
 def test_the_tracker_says_where_a_lost_person_should_be() -> None:

@@ -36,7 +36,7 @@ MIN_HEIGHT_PX = 40.0
 #: Scale of the Gaussian whose removal leaves the fine detail, pixels.
 HIGH_PASS_SIGMA = 1.5
 
-KINDS = ("live", "snapshot", "clip")
+KINDS = ("live", "snapshot", "calibration", "clip")
 
 
 def high_pass(image: np.ndarray) -> np.ndarray:
@@ -250,7 +250,9 @@ def audit_video(
                     tally.measure("live", decode_jpeg(payload), frame.image, boxes, where)
                 elif kind == "signal":
                     snap = decode_jpeg(payload.snapshot_jpeg)
-                    tally.measure("snapshot", snap, frame.image, boxes, where)
+                    # A calibration record keeps the event's snapshot as it is.
+                    what = "calibration" if payload.mode == "calibration" else "snapshot"
+                    tally.measure(what, snap, frame.image, boxes, where)
                     if with_clip:
                         _measure_clip(tally, payload.clip_mp4, ring, index_of, truth, label)
 
@@ -339,14 +341,16 @@ def pets_truth(pets_dir: Path) -> Callable[[int], np.ndarray | None]:
 def audit_pets(
     pets_dir: Path, model_path: Path | None, tally: LeakTally, *, mode: str = "persons",
     every: int = 5, clip_every: int = 50, cost: AuditCost | None = None,
+    situations: bool = True,
 ) -> None:  # fmt: skip
-    """PETS with its zone-intrusion and wrong-way situations (live mode)."""
+    """PETS in the live mode, with its zone-intrusion and wrong-way situations (their own
+    signals are measured too) unless `situations` is False."""
     from veilleur.evaluation import pets
 
     cam = pets.site_config()["cameras"]["pets"]
     site = audit_site(
         pets_dir / "vtest_PETS2009_S2L1_View001.avi", model_path=model_path, mode=mode,
-        situations=cam["situations"], zones=cam["zones"],
+        situations=cam["situations"] if situations else None, zones=cam["zones"],
     )  # fmt: skip
     audit_video(site, "cam", pets_truth(pets_dir), tally, every=every, clip_every=clip_every,
                 label="pets", cost=cost)  # fmt: skip
@@ -354,8 +358,8 @@ def audit_pets(
 
 def audit_upfall(
     upfall_dir: Path, boxes_csv: Path, model_path: Path | None, tally: LeakTally, *,
-    mode: str = "persons", clips: Iterable[str] = UPFALL_CLIPS, clip_every: int = 10,
-    cost: AuditCost | None = None,
+    mode: str = "persons", clips: Iterable[str] = UPFALL_CLIPS, every: int = 1,
+    clip_every: int = 10, cost: AuditCost | None = None,
 ) -> None:  # fmt: skip
     """UP-Fall clips with person_on_ground, in the calibration mode (its records' snapshots)."""
     boxes = load_box_csv(boxes_csv)
@@ -368,5 +372,5 @@ def audit_upfall(
             upfall_dir / f"{clip}.mp4", model_path=model_path, mode=mode,
             camera_mode="calibration", situations={"person_on_ground": {"enabled": True}},
         )  # fmt: skip
-        audit_video(site, "cam", truth, tally, every=1, clip_every=clip_every, label=clip,
+        audit_video(site, "cam", truth, tally, every=every, clip_every=clip_every, label=clip,
                     cost=cost)  # fmt: skip

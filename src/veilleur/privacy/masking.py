@@ -11,7 +11,7 @@ calibration records). Blurring some background is the accepted price of never mi
 Two modes (`PrivacyConfig.mode`):
 
 - ``persons``: the frame as it is, blurred inside every cue box (grown by a margin, held for
-  `hold_s` after its last sighting) and every foreground blob.
+  `hold_s` after its last sighting) and every foreground pixel, grown a little.
 - ``background`` (privacy first): the learnt background is shown, and everything that differs
   from it, however little, is shown only blurred; a person can appear sharp only once learnt
   into the background (still and undetected for minutes).
@@ -27,13 +27,12 @@ nothing may be shown or stored.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from veilleur.config.model import PrivacyConfig
-from veilleur.privacy.blur import _obscure
 from veilleur.types import Detections
 
 #: Working width of the background model, pixels: a 40-pixel-tall person at 576 rows is still
@@ -46,10 +45,10 @@ CUE_MARGIN = 0.15
 DIFFERENCE = {"persons": 24.0, "background": 14.0}
 #: Foreground blobs smaller than this share of the picture are noise ('persons' mode only).
 MIN_BLOB_SHARE = {"persons": 0.0002, "background": 0.0}
-#: A foreground blob's box is grown by this share of its height on every side, plus `BLOB_PAD`
-#: working pixels: the part that moved is often a limb of a body that did not.
-BLOB_MARGIN = 0.15
-BLOB_PAD = 3
+#: Foreground is grown by this many working pixels on every side (about 2 % of the picture's
+#: width): the edge of a person that matches the background's colour, hair against a dark
+#: wall, is taken in.
+FOREGROUND_GROW = 6
 #: Time constant, seconds, with which the background follows the picture where they match
 #: (slow changes of light).
 FAST_LEARN_S = 4.0
@@ -57,52 +56,71 @@ FAST_LEARN_S = 4.0
 HELD_OVERLAP = 0.3
 
 
+#: Pixelation blocks per region side (on the longer side): a head, about an eighth of a
+#: standing person's height, spans about one block.
+BLOCKS_PER_SIDE = 8
+#: Smallest block, in pixels: tiny regions still lose every detail.
+MIN_BLOCK_PX = 4
+
+
+def obscure(region: np.ndarray) -> np.ndarray:
+    """`region` made unrecognisable: averaged into blocks (`BLOCKS_PER_SIDE` on its longer
+    side), then spread back smoothly (bilinear), so that neither detail nor block edges
+    outlining a silhouette remain. Costs two resizes, whatever the block size."""
+    h, w = region.shape[:2]
+    block = max(MIN_BLOCK_PX, math.ceil(max(h, w) / BLOCKS_PER_SIDE))
+    small = cv2.resize(
+        region,
+        (max(1, math.ceil(w / block)), max(1, math.ceil(h / block))),
+        interpolation=cv2.INTER_AREA,
+    )
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 @dataclass(frozen=True, slots=True)
 class PrivacyMask:
     """What must be hidden on one frame."""
 
-    regions: np.ndarray
-    """(N, 4) int boxes x1, y1, x2, y2 in pixels of the frame: each is shown only blurred."""
+    hidden: np.ndarray
+    """The pixels shown only blurred: bool, at the frame's size or at a smaller working size
+    (then scaled up to the frame's, each working pixel hiding all it covers)."""
     background: np.ndarray | None = None
     """In the 'background' mode, the learnt background at the frame's size: shown instead of
-    the frame outside the regions."""
-    cover: float = field(default=0.0)
-    """Share of the picture blurred (the union of the regions), 0..1."""
+    the frame where nothing is hidden."""
 
-
-def _cover(regions: np.ndarray, width: int, height: int) -> float:
-    if not len(regions):
-        return 0.0
-    m = np.zeros((height, width), dtype=np.uint8)
-    for x1, y1, x2, y2 in regions:
-        m[y1:y2, x1:x2] = 1
-    return float(m.mean())
+    @property
+    def cover(self) -> float:
+        """Share of the picture blurred, 0..1."""
+        return cv2.countNonZero(self.hidden.view(np.uint8)) / self.hidden.size
 
 
 def apply_privacy(image: np.ndarray, mask: PrivacyMask | None) -> np.ndarray | None:
-    """The picture of `image` that may be shown or stored: every region of `mask` pixelated and
-    blurred (on the background in the 'background' mode). None when `mask` is None: nobody
-    knows where the persons are, so nothing is shown or stored.
+    """The picture of `image` that may be shown or stored: every hidden pixel of `mask`
+    pixelated and blurred (on the learnt background in the 'background' mode). None when
+    `mask` is None: nobody knows where the persons are, so nothing is shown or stored.
 
-    Overlapping regions are obscured once, as one: each connected group of them is pixelated
-    with blocks an eighth of its size (`veilleur.privacy.blur`), so a group of persons is
-    coarser than one, never finer."""
+    Each connected group of hidden pixels is obscured as one, with blocks an eighth of its
+    size (`obscure`): a group of persons comes out coarser than one, never
+    finer."""
     if mask is None:
         return None
     base = mask.background if mask.background is not None else image
     out = base.copy()
-    if not len(mask.regions):
-        return out
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(
+        mask.hidden.view(np.uint8), connectivity=4
+    )
     height, width = image.shape[:2]
-    union = np.zeros((height, width), dtype=np.uint8)
-    for x1, y1, x2, y2 in mask.regions:
-        union[y1:y2, x1:x2] = 1
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(union, connectivity=4)
+    sy, sx = height / labels.shape[0], width / labels.shape[1]
+    if (sx, sy) != (1.0, 1.0):
+        labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
     for i in range(1, n):
         x, y, w, h = (int(v) for v in stats[i, :4])
-        window = (slice(y, y + h), slice(x, x + w))
+        window = (
+            slice(math.floor(y * sy), min(height, math.ceil((y + h) * sy))),
+            slice(math.floor(x * sx), min(width, math.ceil((x + w) * sx))),
+        )
         inside = labels[window] == i
-        out[window][inside] = _obscure(image[window])[inside]
+        out[window][inside] = obscure(image[window])[inside]
     return out
 
 
@@ -112,7 +130,8 @@ class PrivacyMasker:
     def __init__(self, config: PrivacyConfig | None = None) -> None:
         self.config = config or PrivacyConfig()
         self.mode = self.config.mode
-        self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+        side = 2 * FOREGROUND_GROW + 1
+        self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
         self.frames = 0
         self.cover_sum = 0.0
         self._shape: tuple[int, int] | None = None
@@ -162,16 +181,18 @@ class PrivacyMasker:
         self._t = t
         if cues is None:
             return None
-        scale = WORK_WIDTH / width
-        ww, wh = WORK_WIDTH, max(1, round(height * scale))
+        ww = WORK_WIDTH
+        wh = max(1, round(height * ww / width))
+        sx, sy = ww / width, wh / height
         resized = cv2.resize(image, (ww, wh), interpolation=cv2.INTER_AREA)
         small = cv2.GaussianBlur(resized, (3, 3), 0).astype(np.float32)
         boxes = self._cue_boxes(cues, t, width, height)
         cued = np.zeros((wh, ww), dtype=bool)
         for x1, y1, x2, y2 in boxes:
+            # Outwards: the working pixels hide all of the box once scaled up.
             cued[
-                math.floor(y1 * scale) : math.ceil(y2 * scale),
-                math.floor(x1 * scale) : math.ceil(x2 * scale),
+                math.floor(y1 * sy) : math.ceil(y2 * sy),
+                math.floor(x1 * sx) : math.ceil(x2 * sx),
             ] = True
         if self._bg is None or self._known is None or self._until is None:
             self._bg = small.copy()
@@ -189,7 +210,8 @@ class PrivacyMasker:
             until[first] = t + self.config.learn_s
         bg[first] = small[first]
         known |= ~cued
-        diff = np.abs(small - bg).max(axis=2)
+        d = cv2.absdiff(small, bg)
+        diff = np.maximum(np.maximum(d[..., 0], d[..., 1]), d[..., 2])  # any channel
         fg = (diff > DIFFERENCE[self.mode]) | ~known | (until > t)
         fast, slow = min(1.0, dt / FAST_LEARN_S), min(1.0, dt / self.config.learn_s)
         rate = np.where(fg, slow, fast).astype(np.float32)
@@ -197,35 +219,27 @@ class PrivacyMasker:
         bg += rate[..., None] * (small - bg)
         rate[first] = 1.0
 
-        blobs = self._blobs(fg, scale, width, height)
-        regions = np.concatenate([boxes, blobs]) if len(blobs) else boxes
-        regions = _clip(regions, width, height)
+        hidden = cued | self._foreground(fg)
         background = None
         if self.mode == "background":
             background = self._background(image, rate)
-        cover = _cover(regions, width, height)
+        mask = PrivacyMask(hidden=hidden, background=background)
         self.frames += 1
-        self.cover_sum += cover
-        return PrivacyMask(regions=regions, background=background, cover=cover)
+        self.cover_sum += mask.cover
+        return mask
 
-    def _blobs(self, fg: np.ndarray, scale: float, width: int, height: int) -> np.ndarray:
+    def _foreground(self, fg: np.ndarray) -> np.ndarray:
+        """The foreground pixels worth hiding, grown; noise specks dropped."""
         raw: np.ndarray = fg.astype(np.uint8)
         if self.mode == "persons":
             raw = cv2.morphologyEx(raw, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-        mask = cv2.dilate(raw, self._kernel)
-        n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        min_area = MIN_BLOB_SHARE[self.mode] * mask.size
-        out = []
-        for x, y, w, h, area in stats[1:n]:
-            if area < min_area:
-                continue
-            # Grown by its height on both axes: a blob of several people side by side is
-            # wide, but each of them only a person's width.
-            mx = my = BLOB_MARGIN * min(h, 2 * w) + BLOB_PAD
-            out.append((x - mx, y - my, x + w + mx, y + h + my))
-        if not out:
-            return np.zeros((0, 4), dtype=np.float64)
-        return np.asarray(out, dtype=np.float64) / scale
+            _, labels, stats, _ = cv2.connectedComponentsWithStats(raw, connectivity=8)
+            small = np.flatnonzero(stats[:, 4] < MIN_BLOB_SHARE["persons"] * raw.size)
+            small = small[small > 0]
+            if len(small):
+                raw[np.isin(labels, small)] = 0
+        grown: np.ndarray = cv2.dilate(raw, self._kernel)
+        return grown.astype(bool)
 
     def _background(self, image: np.ndarray, rate: np.ndarray) -> np.ndarray:
         """The frame-size background, learnt at the working model's per-pixel rates: what is
