@@ -62,12 +62,13 @@ def security_measures(db: Session, sources: Sources) -> list[str]:
     measures = [
         "Persons are blurred in every stored or shown image, wherever anything says a person "
         "may be, not only where one was detected: person detections down to a low score "
-        "(widened by a margin and visible limbs), tracks the detector lost, and everything that "
-        "moves or differs from a background each camera learns ('persons' mode); or only the "
-        "learnt background is shown, everything that differs from it blurred ('background' "
-        f"mode). Hidden areas are averaged into blocks ({masking.BLOCKS_PER_SIDE} per side) "
-        "spread back smoothly; a frame on which detection did not run is neither stored nor "
-        "shown (docs/privacy.md gives the measured result).",
+        "(widened by a margin and visible limbs), persons the detector lost a moment ago, and "
+        "everything that moves or differs from a background each camera learns ('persons' "
+        "mode); or only the learnt background is shown, everything that differs from it "
+        "blurred ('background' mode). Hidden areas are averaged into blocks "
+        f"({masking.BLOCKS_PER_SIDE} per side) spread back smoothly; a frame on which "
+        "detection did not run is neither stored nor shown (docs/privacy.md gives the "
+        "measured result).",
         f"An unblurred view needs a specific privilege ({unblurred} active account(s) hold "
         "it), a stated reason, and is journaled; nothing unblurred is ever stored.",
         "Tamper-evident journal: each entry holds the sha256 of the previous one; verified "
