@@ -60,9 +60,14 @@ def test_a_walking_person_no_detector_sees_is_blurred() -> None:
     masker = PrivacyMasker()
     for i in range(12):
         img, b = scene(20 + 15 * i)
-        stored = apply_privacy(img, masker.update(img, 0.2 * i, none()))
+        mask = masker.update(img, 0.2 * i, none())
+        stored = apply_privacy(img, mask)
         if i >= 1:  # from the second frame on, it differs from the background
             assert not sharp(stored, img, b), i
+            # All of the person's box, not only their pixels (a compact blob's box is hidden).
+            assert mask is not None and mask.hidden.shape == (H, W)
+            x1, y1, x2, y2 = b.astype(int)
+            assert mask.hidden[y1 - 4 : y2 + 4, x1 - 4 : x2 + 4].all(), i
     # Away from the person, the picture is the frame as it is.
     assert stored is not None
     assert np.array_equal(stored[:40, :], img[:40, :])

@@ -38,8 +38,8 @@ from veilleur.types import Detections
 #: Working width of the background model, pixels: a 40-pixel-tall person at 576 rows is still
 #: about 20 working pixels tall.
 WORK_WIDTH = 320
-#: A cue box is grown by this share of its width and height on every side (detector boxes cut
-#: off hands, feet and hair).
+#: A cue box is grown by this share of its longer side on every side (detector boxes cut off
+#: hands, feet and hair).
 CUE_MARGIN = 0.15
 #: Grey-level difference from the background above which a pixel is foreground.
 DIFFERENCE = {"persons": 24.0, "background": 14.0}
@@ -49,6 +49,11 @@ MIN_BLOB_SHARE = {"persons": 0.0002, "background": 0.0}
 #: width): the edge of a person that matches the background's colour, hair against a dark
 #: wall, is taken in.
 FOREGROUND_GROW = 6
+#: A grown foreground blob filling at least this share of its box, and at most this share of
+#: the picture's height tall, is person-like: its whole box is hidden. Sprawling blobs (people
+#: merged with their trail, a change of light) are hidden pixel by pixel.
+BLOB_FILL = 0.4
+BLOB_MAX_HEIGHT = 0.5
 #: Time constant, seconds, with which the background follows the picture where they match
 #: (slow changes of light).
 FAST_LEARN_S = 4.0
@@ -149,7 +154,9 @@ class PrivacyMasker:
     def _cue_boxes(self, cues: Detections, t: float, width: int, height: int) -> np.ndarray:
         now = []
         for x1, y1, x2, y2 in cues.xyxy.astype(np.float64):
-            mx, my = CUE_MARGIN * max(x2 - x1, 0.0), CUE_MARGIN * max(y2 - y1, 0.0)
+            # By its longer side on both axes: a standing person's narrow box widened by 15 %
+            # of its width would miss an elbow or the edge of a bag.
+            mx = my = CUE_MARGIN * max(x2 - x1, y2 - y1, 0.0)
             now.append((x1 - mx, y1 - my, x2 + mx, y2 + my))
         fresh = np.asarray(now, dtype=np.float64).reshape(-1, 4)
         # A still person the detector loses for a few frames stays blurred where last seen.
@@ -239,7 +246,16 @@ class PrivacyMasker:
             if len(small):
                 raw[np.isin(labels, small)] = 0
         grown: np.ndarray = cv2.dilate(raw, self._kernel)
-        return grown.astype(bool)
+        hidden = grown.astype(bool)
+        # A compact blob of a person's size may be a person the cues missed: its whole box is
+        # hidden, which takes in the corners the growing rounded off.
+        n, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+        wh = grown.shape[0]
+        for x, y, w, h, area in stats[1:n]:
+            if area < BLOB_FILL * w * h or h > BLOB_MAX_HEIGHT * wh:
+                continue
+            hidden[y : y + h, x : x + w] = True
+        return hidden
 
     def _background(self, image: np.ndarray, rate: np.ndarray) -> np.ndarray:
         """The frame-size background, learnt at the working model's per-pixel rates: what is
