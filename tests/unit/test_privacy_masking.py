@@ -3,12 +3,16 @@ there, detections or not; on generated frames with a textured 'person' on a text
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from veilleur.config import PrivacyConfig, parse_config
-from veilleur.evaluation.privacy_leak import SHARP_CORRELATION, detail_correlation
+from veilleur.evaluation.privacy_leak import SHARP_CORRELATION, detail_correlation, high_pass
 from veilleur.perception.tracking import ByteTracker
 from veilleur.privacy.masking import PrivacyMasker, apply_privacy
 from veilleur.types import PERSON, Detections
@@ -201,3 +205,53 @@ def test_the_detector_returns_persons_down_to_the_privacy_score() -> None:
     assert len(cues) >= 2
     assert any(abs(c[0] - 100) < 1 for c in cues.xyxy)
     assert all(abs(t[0] - 100) >= 1 for t in pipe.tracked.xyxy)
+
+
+# ---------------------------------------------------------------- in a camera process
+
+
+class BlindDetector:
+    """A detector that never finds anyone: whatever the pictures show comes from the masking."""
+
+    name = "blind"
+    classes = ("person",)
+    flexible = False
+    input_size = 320
+
+    def detect(self, image: np.ndarray, scale: float | None = None) -> Detections:
+        return Detections.empty()
+
+
+def blind_factory(name: str, **kwargs: object) -> BlindDetector:
+    return BlindDetector()
+
+
+def fine_texture(jpeg: bytes) -> float:
+    """Fine detail (high-pass) inside the walking 'person', a block of random bright texture:
+    large on the frame as it is, near nothing once obscured (smooth edges included)."""
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    bright = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) > 150
+    assert bright.sum() > 200, "the person is not on the picture"
+    return float(high_pass(img)[bright].std())
+
+
+def test_a_camera_whose_detector_sees_nobody_still_hides_the_walker(tmp_path: Path) -> None:
+    """The real supervisor and camera process, on a generated clip of a textured 'person'
+    walking, with a detector that misses them on every frame: the live picture hides them."""
+    from test_runtime_supervisor import site_for, wait_for, write_clip
+
+    from veilleur.runtime import Supervisor
+
+    clip = write_clip(tmp_path / "walk.mp4", seconds=4)
+    sup = Supervisor(site_for({"a": clip}), on_signal=lambda e: None, loop_files=True,
+                     detector_factory=blind_factory)  # fmt: skip
+    try:
+        sup.start()
+        assert wait_for(lambda: sup.latest_jpeg("a") is not None, 30), sup.status()
+        time.sleep(2.5)  # the walker has moved away from where the first frame saw them
+        live = sup.latest_jpeg("a")
+        raw = sup.unblurred_jpeg("a", timeout_s=5)
+        assert live is not None and raw is not None
+        assert fine_texture(live) < 0.2 * fine_texture(raw)
+    finally:
+        sup.close()
