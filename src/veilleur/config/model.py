@@ -271,6 +271,44 @@ class TrackingConfig(Strict):
     )
 
 
+class PrivacyConfig(Strict):
+    """How persons are hidden in every picture that leaves the camera's process (SPEC S6;
+    docs/privacy.md says what each mode guarantees and costs)."""
+
+    mode: Literal["persons", "background"] = Field(
+        default="persons",
+        description="'persons': the picture as it is, blurred wherever any cue says a person may "
+        "be (detections at the privacy score, tracks the detector lost, pose boxes, and "
+        "everything that moves or differs from the learnt background). 'background' "
+        "(privacy first): the learnt background is shown, and everything that differs from it "
+        "at all is shown only blurred; no detector miss can show a person, at the cost of more "
+        "blurring and a picture of the background that lags changes of light.",
+    )
+    confidence: float | None = Field(
+        default=None,
+        ge=0.01,
+        le=1,
+        description="Person detections at or above this score are blurred, however low it is "
+        "for the situations; empty uses 0.05 (or the model's tracking score if lower). Lower "
+        "blurs more false boxes, never fewer persons.",
+    )
+    hold_s: float = Field(
+        default=3.0,
+        ge=0,
+        le=60,
+        description="Seconds a person's box stays blurred after the last cue that saw it there "
+        "(a detector that loses a still person for a few frames).",
+    )
+    learn_s: float = Field(
+        default=60.0,
+        gt=1,
+        le=3600,
+        description="Time constant, seconds, with which something that appeared and stays "
+        "(a person who sat down unseen by the detector, a moved chair) is learnt into the "
+        "background and stops being blurred; where a detection is, nothing is learnt.",
+    )
+
+
 #: Largest analysis picture, [width, height]: 8K.
 MAX_ANALYSIS_SIZE = (7680, 4320)
 
@@ -322,6 +360,10 @@ class CameraConfig(Strict):
     perception: PerceptionConfig | None = Field(
         default=None,
         description="Overrides the site-wide perception settings for this camera.",
+    )
+    privacy: PrivacyConfig = Field(
+        default_factory=PrivacyConfig,
+        description="How persons are hidden in the pictures shown and stored.",
     )
 
     @field_validator("analysis_size")

@@ -112,5 +112,21 @@ class ByteTracker:
             parts.append(tracked)
         return Detections.concat(parts)
 
+    def lost(self, class_id: int = PERSON) -> Detections:
+        """Where the tracks of `class_id`'s group that the latest frame did not match are
+        predicted to be (their motion model's box), for as long as they are kept: the detector
+        lost them, the things may still be there (privacy masking blurs these boxes)."""
+        tracker = self._groups.get(self._group_of(class_id))
+        tracks = [t for t in getattr(tracker, "tracks", ()) if t.time_since_update > 0]
+        if not tracks:
+            return Detections.empty()
+        boxes = np.array([t.get_state_bbox() for t in tracks], dtype=np.float32).reshape(-1, 4)
+        n = len(boxes)
+        return Detections(
+            xyxy=boxes,
+            confidence=np.zeros(n, dtype=np.float32),
+            class_id=np.full(n, class_id, dtype=np.int32),
+        )
+
     def reset(self) -> None:
         self._groups.clear()

@@ -18,6 +18,9 @@ from veilleur.scene.state import Scene
 from veilleur.situations import Situation, SituationContext, enabled_situations
 from veilleur.types import PERSON, VEHICLE_CLASSES, Detections, Frame, FurtherEvent, Signal
 
+#: Default score down to which a person detection is blurred (`privacy.confidence`).
+PRIVACY_CONFIDENCE = 0.05
+
 STAGES = ("decode", "motion", "detection", "pose", "tracking", "scene", "situations")
 
 
@@ -72,6 +75,10 @@ class CameraPipeline:
         tracking = site.tracking
         self.confidence = self.perception.confidence or conf
         self.low_confidence = min(tracking.low_confidence or low, self.confidence)
+        # Privacy masking blurs persons down to a lower score than tracking uses: the
+        # detector returns them, the tracker and the situations never see them.
+        privacy = self.config.privacy.confidence or PRIVACY_CONFIDENCE
+        self.privacy_confidence = min(privacy, self.low_confidence)
         high_confidence = tracking.high_confidence or high
         if detector is None:
             from veilleur.perception.detector import build_detector
@@ -86,8 +93,9 @@ class CameraPipeline:
             detector = build_detector(
                 name,
                 path=self.perception.model_path,
-                # Low-score boxes feed the tracker's second stage; situations see only the rest.
-                confidence=self.low_confidence,
+                # Low-score boxes feed the tracker's second stage (and the lowest privacy
+                # masking only); situations see only the rest.
+                confidence=self.privacy_confidence,
                 input_size=input_size,
                 classes=sorted(classes),
                 tiles=self.perception.tiles,
@@ -210,7 +218,7 @@ class CameraPipeline:
         elif dets.keypoints is not None:
             poses = dets
         t0 = time.perf_counter()
-        tracked = self.tracker.update(dets, frame.t)
+        tracked = self.tracker.update(dets[dets.confidence >= self.low_confidence], frame.t)
         t1 = time.perf_counter()
         visible = dets[dets.confidence >= self.confidence]
         self.scene.update(frame, tracked, visible, poses=poses)
@@ -228,6 +236,24 @@ class CameraPipeline:
         clock.frames += 1
         self.tracked = tracked
         return signals
+
+    def person_cues(self) -> Detections:
+        """Every box where a person may be on the latest processed frame, for privacy masking:
+        the detector's persons down to the privacy score, the tracked ones, the boxes predicted
+        for tracks the detector lost, and the pose model's persons (widened by their limbs)."""
+        from veilleur.privacy.blur import person_regions
+
+        dets = self._last_detections
+        dets = dets[dets.confidence >= self.privacy_confidence]
+        parts = []
+        for p in (dets, self.tracked, self.tracker.lost(PERSON), self._poses):
+            p = p[p.class_id == PERSON]
+            if len(p):
+                # Keypoints widen the boxes now: concatenating drops them.
+                parts.append(
+                    Detections(xyxy=person_regions(p), confidence=p.confidence, class_id=p.class_id)
+                )
+        return Detections.concat(parts)
 
     def run(
         self,

@@ -54,8 +54,9 @@ ABSENT: tuple[Absent, ...] = (
     ),
     Absent(
         "Storing an unblurred picture",
-        "persons are blurred before any image is stored or shown; the unblurred view is a "
-        "journaled, privileged look at the current frame, kept nowhere",
+        "persons are blurred before any image is stored or shown, wherever any cue says one "
+        "may be (measured: none left sharp, above); the unblurred view is a journaled, "
+        "privileged look at the current frame, kept nowhere",
     ),
 )
 

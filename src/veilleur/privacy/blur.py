@@ -1,8 +1,10 @@
-"""Blurring of persons in every image that leaves a camera's pipeline (SPEC S6).
+"""Blurring of given persons' boxes (SPEC S6).
 
 A person's whole box, grown by a margin (and by their keypoints where a pose model saw limbs
-outside the box), is pixelated into coarse blocks and then blurred: faces, clothing and
-silhouettes' details cannot be recovered, while the operator still sees that someone is there.
+outside the box), is averaged into coarse blocks spread back smoothly
+(`veilleur.privacy.masking.obscure`): faces, clothing and silhouettes' details cannot be
+recovered, while the operator still sees that someone is there. The cameras do not stop at the
+persons detected: `veilleur.privacy.masking.PrivacyMasker` decides what they hide.
 When detection did not run on a frame, nobody can tell where the persons are: `blur_persons`
 then returns None and callers show or store nothing rather than an unblurred picture.
 """
@@ -11,18 +13,13 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
+from veilleur.privacy.masking import PrivacyMask, apply_privacy
 from veilleur.types import PERSON, Detections
 
 #: Keypoints scored below this are guesses; they do not widen a box.
 KEYPOINT_MIN_SCORE = 0.1
-#: Pixelation blocks per box side (on the longer side): a head, about an eighth of a standing
-#: person's height, spans about one block.
-BLOCKS_PER_SIDE = 8
-#: Smallest block, in pixels: tiny boxes still lose every detail.
-MIN_BLOCK_PX = 4
 
 
 def person_regions(persons: Detections) -> np.ndarray:
@@ -59,27 +56,14 @@ def _grow(box: np.ndarray, margin: float, width: int, height: int) -> tuple[int,
     )
 
 
-def _obscure(region: np.ndarray) -> np.ndarray:
-    h, w = region.shape[:2]
-    block = max(MIN_BLOCK_PX, math.ceil(max(h, w) / BLOCKS_PER_SIDE))
-    small = cv2.resize(
-        region,
-        (max(1, math.ceil(w / block)), max(1, math.ceil(h / block))),
-        interpolation=cv2.INTER_AREA,
-    )
-    coarse = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
-    # The blur melts the blocks' edges, which would otherwise still outline a silhouette.
-    k = block | 1
-    return cv2.GaussianBlur(coarse, (k, k), 0)
-
-
 def blur_persons(
     image: np.ndarray, persons: Detections | None, *, margin: float = 0.15
 ) -> np.ndarray | None:
     """A copy of `image` with every person (class `PERSON`) made unrecognisable.
 
     Each person box is grown by `margin` of its width and height on every side, and widened by
-    the person's keypoints when there are any; the region is pixelated and blurred. Pixels
+    the person's keypoints when there are any; the region is obscured by `apply_privacy`
+    (the cameras use `PrivacyMasker`, which hides more than the detected persons). Pixels
     outside those regions are unchanged. Returns None when `persons` is None (detection did not
     run or failed on this frame): the caller must then show and store nothing.
     """
@@ -87,11 +71,9 @@ def blur_persons(
         return None
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin!r}")
-    out = image.copy()
-    height, width = out.shape[:2]
+    height, width = image.shape[:2]
+    hidden = np.zeros((height, width), dtype=bool)
     for box in person_regions(persons):
         x1, y1, x2, y2 = _grow(box, margin, width, height)
-        if x2 <= x1 or y2 <= y1:
-            continue
-        out[y1:y2, x1:x2] = _obscure(out[y1:y2, x1:x2])
-    return out
+        hidden[y1:y2, x1:x2] = True
+    return apply_privacy(image, PrivacyMask(hidden=hidden))

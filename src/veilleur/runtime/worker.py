@@ -7,7 +7,8 @@ sends what it found. A frame replaced in the slot before it was analysed is drop
 counted: under load a camera analyses fewer frames, it never falls further and further behind.
 
 Nothing that can identify a person leaves this process: snapshots, clips and the live picture
-are blurred here (`blur_persons` over every person seen), and track ids stay in the pipeline.
+are masked here, all by the one camera's `PrivacyMasker` fed every analysed frame and the one
+`apply_privacy` (docs/privacy.md), and track ids stay in the pipeline.
 The one exception is `unblurred`: the current frame as it is, sent only when the supervisor
 asks for it (a privileged, journaled view) and never kept.
 
@@ -35,7 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from veilleur.config.model import SiteConfig
-from veilleur.privacy import blur_persons
+from veilleur.privacy.masking import PrivacyMask, PrivacyMasker, apply_privacy
 from veilleur.runtime.events import AttachedEvent, SignalEvent
 from veilleur.runtime.media import clip_mp4, draw_signal, jpeg
 from veilleur.runtime.pool import (
@@ -46,7 +47,7 @@ from veilleur.runtime.pool import (
     pooled_detector_builds,
 )
 from veilleur.scene.statistics import StatisticsAggregator, statistics_site
-from veilleur.types import PERSON, Detections, Frame, FurtherEvent, Signal
+from veilleur.types import Frame, FurtherEvent, Signal
 
 log = logging.getLogger(__name__)
 
@@ -124,22 +125,6 @@ class FrameSlot:
             return item
 
 
-def person_union(*parts: Detections | None) -> Detections:
-    """Every person seen on a frame, by any stage (tracked, detected, pose model)."""
-    persons = []
-    for p in parts:
-        if p is None or not len(p):
-            continue
-        p = p[p.class_id == PERSON]
-        if p.keypoints is not None:
-            from veilleur.privacy.blur import person_regions
-
-            # Keypoints widen the boxes now: concatenating with keypoint-less parts drops them.
-            p = Detections(xyxy=person_regions(p), confidence=p.confidence, class_id=p.class_id)
-        persons.append(p)
-    return Detections.concat(persons)
-
-
 class CameraWorker:
     def __init__(self, spec: WorkerSpec, control: GetQueue, events: PutQueue, stop: Event):
         self.spec = spec
@@ -164,7 +149,7 @@ class CameraWorker:
         self.state = "starting"
         self._offset: float | None = None
         fps = self.config.analysis_fps
-        self.ring: deque[tuple[float, np.ndarray, Detections]] = deque(
+        self.ring: deque[tuple[float, np.ndarray, PrivacyMask | None]] = deque(
             maxlen=max(2, math.ceil(spec.clip_s * fps) + 1)
         )
         self._last_jpeg = 0.0
@@ -175,6 +160,7 @@ class CameraWorker:
         self.run_key = secrets.token_hex(4) + "/"
         """Prefix of this process's episode keys: a restarted camera's keys never meet an
         earlier run's, so further events always reach the signal they belong to."""
+        self.masker = PrivacyMasker(self.config.privacy)
 
     # ------------------------------------------------------------------ messages
 
@@ -287,9 +273,9 @@ class CameraWorker:
 
     # ----------------------------------------------------------------- analysis
 
-    def persons(self) -> Detections:
-        p = self.pipeline
-        return person_union(p.tracked, p.scene.detections, p.scene.poses)
+    def privacy_mask(self, frame: Frame) -> PrivacyMask | None:
+        """Where persons may be on the frame just analysed (every picture's one mask)."""
+        return self.masker.update(frame.image, frame.t, self.pipeline.person_cues())
 
     def analyse(self, frame: Frame, arrival: float) -> None:
         try:
@@ -306,6 +292,8 @@ class CameraWorker:
         offset = arrival - frame.t
         self._offset = offset if self._offset is None else min(self._offset, offset)
         self.lag_s = now - (frame.t + self._offset)
+        # Statistics: no image ever leaves, nothing to mask.
+        mask = self.privacy_mask(frame) if self.aggregator is None else None
         if self.state == "starting":
             self.set_state("running")
         if self.aggregator is not None:
@@ -315,28 +303,27 @@ class CameraWorker:
                 self.send("statistics", rows)
             return
         self._current = frame.image
-        persons = self.persons()
-        self.ring.append((frame.t, frame.image, persons))
+        self.ring.append((frame.t, frame.image, mask))
         for s in signals:
             if s.situation not in self.inactive:
-                self.emit(replace(s, episode=self.run_key + s.episode), frame, persons)
+                self.emit(replace(s, episode=self.run_key + s.episode), frame, mask)
         for f in self.pipeline.further:
             if f.situation not in self.inactive:
                 self.attach(replace(f, episode=self.run_key + f.episode))
         if now - self._last_jpeg >= self.spec.jpeg_interval_s:
-            blurred = blur_persons(frame.image, persons)
+            blurred = apply_privacy(frame.image, mask)
             if blurred is not None:
                 self._last_jpeg = now
                 self.send("jpeg", jpeg(blurred, quality=70))
 
-    def emit(self, signal: Signal, frame: Frame, persons: Detections) -> None:
+    def emit(self, signal: Signal, frame: Frame, mask: PrivacyMask | None) -> None:
         from veilleur.situations import known_limits
 
-        blurred = blur_persons(frame.image, persons)
+        blurred = apply_privacy(frame.image, mask)
         snapshot = b"" if blurred is None else jpeg(draw_signal(blurred, signal))
         clip_frames: list[tuple[float, np.ndarray]] = []
         for t, image, seen in self.ring:
-            b = blurred if t == frame.t and blurred is not None else blur_persons(image, seen)
+            b = blurred if t == frame.t and blurred is not None else apply_privacy(image, seen)
             if b is not None:
                 clip_frames.append((t, b))
         try:

@@ -43,7 +43,7 @@ def _columns(model: Any) -> list[str]:
 def security_measures(db: Session, sources: Sources) -> list[str]:
     """The measures the platform applies, each stated from the code or data that does it."""
     from veilleur.perception import registry
-    from veilleur.privacy import blur
+    from veilleur.privacy import masking
     from veilleur.store import auth as store_auth
 
     hasher = store_auth._hasher
@@ -60,9 +60,15 @@ def security_measures(db: Session, sources: Sources) -> list[str]:
         select(func.count(User.id)).where(User.active.is_(True), User.may_view_unblurred)
     )
     measures = [
-        "Persons are blurred in every stored or shown image: each person's box, widened by a "
-        f"margin and by visible limbs, is pixelated ({blur.BLOCKS_PER_SIDE} blocks per side) "
-        "then blurred; a frame on which detection did not run is neither stored nor shown.",
+        "Persons are blurred in every stored or shown image, wherever anything says a person "
+        "may be, not only where one was detected: person detections down to a low score "
+        "(widened by a margin and visible limbs), persons the detector lost a moment ago, and "
+        "everything that moves or differs from a background each camera learns ('persons' "
+        "mode); or only the learnt background is shown, everything that differs from it "
+        "blurred ('background' mode). Hidden areas are averaged into blocks "
+        f"({masking.BLOCKS_PER_SIDE} per side) spread back smoothly; a frame on which "
+        "detection did not run is neither stored nor shown (docs/privacy.md gives the "
+        "measured result).",
         f"An unblurred view needs a specific privilege ({unblurred} active account(s) hold "
         "it), a stated reason, and is journaled; nothing unblurred is ever stored.",
         "Tamper-evident journal: each entry holds the sha256 of the previous one; verified "
