@@ -228,7 +228,7 @@ def test_pets_zone_count_and_density(pets_density: PetsRun) -> None:
         f"(truth mean {true_density.mean():.4f}/m²); situations {run.ms_per_frame:.1f} ms/frame"
     )
     assert 150 <= run.area_m2 <= 400  # the walkway and plaza, tens of metres across
-    # Measured: MAE 0.55 person for the detections of one frame, 0.70 for the situation's
+    # Measured: MAE 0.55 person for the detections of one frame, 0.63 for the situation's
     # estimate (its 3 s medians lag people walking in and out; the occupancy stays out of a
     # sparse scene).
     assert detected <= 0.8

@@ -124,6 +124,22 @@ def test_person_scale_learns_height_against_foot_row() -> None:
     assert scale._n == 30 and scale.version == before
 
 
+def test_no_person_is_expected_smaller_than_the_smallest_seen() -> None:
+    """Above the rows where people stand (a wall, a window), the fitted line goes to zero; a
+    reflection there must not read as dozens of tiny people (UP-Fall, an indoor camera)."""
+    scale = PersonScale(H)
+    for i in range(30):
+        y = 150 + 4.5 * i  # feet from row 150 down
+        h = 0.8 * y - 60  # 60 px at row 150, falling to 0 at row 75
+        scale.add(np.array([[200 - 0.2 * h, y - h, 200 + 0.2 * h, y]]))
+    assert scale.fitted and scale.slope == pytest.approx(0.8, abs=0.01)
+    smallest = 0.8 * 150 - 60
+    assert scale.height_at(80.0) == pytest.approx(0.8 * smallest, rel=0.1)
+    assert scale.height_at(250.0) == pytest.approx(0.8 * 250 - 60, abs=1.0)
+    weights = row_weights(scale, H, 1.0, 0.5)
+    assert weights[:100].max() <= 1.0 / (0.5 * scale.width_ratio * (0.8 * smallest * 0.9) ** 2)
+
+
 def _fixed_scale(height: float = 40.0) -> PersonScale:
     """A person scale fitted on boxes of one size spread over the picture."""
     scale = PersonScale(H)

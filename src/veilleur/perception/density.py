@@ -95,6 +95,10 @@ class PersonScale:
         self.intercept = self.default
         self.width_ratio = 0.4
         """Median width / height of a person box."""
+        self.min_height = 0.02 * image_height
+        """No person is expected smaller than this: 80 % of the smallest people seen (5th
+        percentile), so that rows above where anyone was ever seen (a wall, a window, the sky)
+        do not read a patch of foreground as dozens of tiny distant people."""
         self.version = 0
         """Incremented when a refit moves the expected heights by more than 3 %, so users can
         rebuild what depends on the fit."""
@@ -138,19 +142,20 @@ class PersonScale:
             if a >= 0:
                 slope, intercept = float(a), float(b)
         self._since_fit = 0
+        floor = max(0.02 * self.image_height, 0.8 * float(np.percentile(h, 5)))
         # Keep the fit (and what users built from it) unless it moved by more than 3 %.
-        rows = np.array([0.25, 0.75]) * self.image_height
+        rows = np.array([0.1, 0.25, 0.75]) * self.image_height
         old = self.height_at(rows)
-        new = np.maximum(slope * rows + intercept, 0.02 * self.image_height)
+        new = np.maximum(slope * rows + intercept, floor)
         if self.version and np.all(np.abs(new - old) <= 0.03 * old):
             return
-        self.slope, self.intercept = slope, intercept
+        self.slope, self.intercept, self.min_height = slope, intercept, floor
         self.version += 1
 
     def height_at(self, foot_y: np.ndarray | float) -> np.ndarray:
         """Expected height in pixels of a person whose feet are at row `foot_y`."""
         h = self.slope * np.asarray(foot_y, dtype=np.float64) + self.intercept
-        return np.maximum(h, 0.02 * self.image_height)
+        return np.maximum(h, self.min_height)
 
     def foot_row_of(self, row: np.ndarray) -> np.ndarray:
         """Row of the feet of a person whose body covers `row` (at its average body point)."""
@@ -422,9 +427,11 @@ class PersonCounter:
         threshold: float | None = 0.3,
         flip: bool = False,
         min_score: float = 0.05,
+        upscale: bool = False,
     ) -> None:
         self.detector = detector
         self.sides = sides
+        self.upscale = upscale
         self.iou = iou
         self.calibration = calibration
         self.threshold = threshold
@@ -435,7 +442,8 @@ class PersonCounter:
         """The person boxes (pixels of `image`) and scores of every pass, before fusion."""
         h, w = image.shape[:2]
         out: list[tuple[np.ndarray, np.ndarray]] = []
-        for side in sorted({min(s, max(h, w)) for s in self.sides}):
+        cap = float("inf") if self.upscale else max(h, w)
+        for side in sorted({min(s, cap) for s in self.sides}):
             for mirrored in [False, True] if self.flip else [False]:
                 view = np.ascontiguousarray(image[:, ::-1]) if mirrored else image
                 det = self.detector.detect(view, scale=side / max(h, w))
