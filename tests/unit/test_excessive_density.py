@@ -88,16 +88,20 @@ class _Fake:
         )
 
 
-def test_person_counter_passes_never_upscale_and_fuse() -> None:
+def test_person_counter_passes_upscale_only_when_asked_and_fuse() -> None:
     fake = _Fake()
-    counter = PersonCounter(fake, sides=(640, 1024))
+    counter = PersonCounter(fake, sides=(640, 1024), threshold=0.3, upscale=False)
     image = np.zeros((576, 768, 3), dtype=np.uint8)
     assert counter.count(image) == 2.0  # 0.9 and 0.35 (seen by one pass of two) >= 0.3
     assert fake.scales == pytest.approx([640 / 768, 1.0])
+    fake = _Fake()
+    PersonCounter(fake, sides=(512, 1280)).count(image)  # enlarges by default
+    assert fake.scales == pytest.approx([512 / 768, 1280 / 768])
     flipped = PersonCounter(_Fake(), sides=(768,), flip=True)
     boxes, _ = flipped.boxes(image)
     np.testing.assert_allclose(boxes[0], [100, 100, 140, 200])  # the mirror maps back
-    assert PersonCounter(_Fake(), threshold=None).count(image) == pytest.approx(
+    expected = PersonCounter(_Fake(), sides=(640, 1024), threshold=None, upscale=False)
+    assert expected.count(image) == pytest.approx(
         expected_count(np.array([0.9, 0.35])), rel=1e-6
     )
 
