@@ -101,9 +101,7 @@ def test_person_counter_passes_upscale_only_when_asked_and_fuse() -> None:
     boxes, _ = flipped.boxes(image)
     np.testing.assert_allclose(boxes[0], [100, 100, 140, 200])  # the mirror maps back
     expected = PersonCounter(_Fake(), sides=(640, 1024), threshold=None, upscale=False)
-    assert expected.count(image) == pytest.approx(
-        expected_count(np.array([0.9, 0.35])), rel=1e-6
-    )
+    assert expected.count(image) == pytest.approx(expected_count(np.array([0.9, 0.35])), rel=1e-6)
 
 
 def test_person_scale_learns_height_against_foot_row() -> None:
