@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from veilleur.config import load_config
 from veilleur.config.common import SITUATION_IDS
 from veilleur.evaluation.matrix import (
+    MATRIX_DIR,
     MATRIX_MAX_PEOPLE,
     NO_ZONE,
     WHOLE_IMAGE,
@@ -199,3 +200,37 @@ def test_the_technical_file_shows_the_matrix(tmp_path: Path, db_session: Session
     write_report([outcome], {}, tmp_path / "plain")
     src = documents.Sources(retention=RetentionSettings(), evaluation=tmp_path / "plain")
     assert "Every situation" not in documents.technical_markdown(db_session, src)
+
+
+def test_evaluate_all_situations_writes_the_matrix(tmp_path: Path) -> None:
+    """`veilleur evaluate --all-situations`: one real clip named by two truth files is analysed
+    once with every situation; a synthetic clip keeps its own configuration."""
+    from test_runtime_source import write_clip
+    from typer.testing import CliRunner
+
+    from veilleur.cli import app
+
+    write_clip(tmp_path / "walk.mp4", seconds=2)
+    (tmp_path / "fire.yaml").write_text(yaml.safe_dump(FIRE))
+    (tmp_path / "falls.yaml").write_text(yaml.safe_dump(FALLS))
+    for name, config in (("a", "fire.yaml"), ("b", "falls.yaml")):
+        truth = {"clips": [{"name": name, "video": "walk.mp4", "config": config}]}
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(truth))
+    made = {"clips": [{"name": "made", "video": "walk.mp4", "config": "fire.yaml",
+                       "synthetic": True}]}  # fmt: skip
+    (tmp_path / "made.yaml").write_text(yaml.safe_dump(made))
+    out = tmp_path / "out"
+    args = ["evaluate", "--all-situations", "--jobs", "1", "--out", str(out)]
+    for name in ("a", "b", "made"):
+        args += ["--truth", str(tmp_path / f"{name}.yaml")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    figures = json.loads((out / "figures.json").read_text())
+    assert figures["clips"] == 2  # the real clip once, the synthetic one
+    [row] = figures["matrix"]["clips"]
+    assert row["clip"] == "a" and row["sources"] == ["0:a", "1:b"] and row["error"] is None
+    zoned = {"zone_intrusion", "wrong_way"}
+    assert all(row["cells"][s] == {"not_run": NO_ZONE} for s in zoned)
+    assert all("signals" in row["cells"][s] for s in set(SITUATION_IDS) - zoned)
+    assert "| a | 2 |" in (out / "matrix.md").read_text()
+    assert (out / MATRIX_DIR / "a.yaml").is_file()
