@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from veilleur.evaluation.matrix import (
     matrix_markdown,
     matrix_summary,
     merge_expected,
+    paste_into,
     plan_matrix,
 )
 from veilleur.evaluation.metrics import ClipOutcome
@@ -234,3 +236,15 @@ def test_evaluate_all_situations_writes_the_matrix(tmp_path: Path) -> None:
     assert all("signals" in row["cells"][s] for s in set(SITUATION_IDS) - zoned)
     assert "| a | 2 |" in (out / "matrix.md").read_text()
     assert (out / MATRIX_DIR / "a.yaml").is_file()
+
+
+def test_the_matrix_is_pasted_between_the_markers_of_the_doc() -> None:
+    doc = "# E\n\ntext\n<!-- matrix:begin (paste) -->\nold\ntable\n<!-- matrix:end -->\nafter\n"
+    md = "## Every situation on every real clip\n\nintro\n\n| a |\n|---|\n"
+    new = paste_into(doc, md)
+    assert new == "# E\n\ntext\n<!-- matrix:begin (paste) -->\nintro\n\n| a |\n|---|\n" + (
+        "<!-- matrix:end -->\nafter\n"
+    )
+    assert paste_into(new, md) == new
+    with pytest.raises(ValueError, match="markers"):
+        paste_into("# E\n", md)

@@ -415,3 +415,21 @@ def matrix_markdown(summary: dict[str, Any]) -> str:
             "",
         ]
     )
+
+
+DOC_BEGIN = "<!-- matrix:begin"
+DOC_END = "<!-- matrix:end -->"
+
+
+def paste_into(doc: str, matrix_md: str) -> str:
+    """`doc` (docs/evaluation.md) with the lines between its matrix markers replaced by the
+    body of `matrix_md` (a matrix.md written by `veilleur evaluate --all-situations`, its
+    heading dropped)."""
+    begin, end = doc.find(DOC_BEGIN), doc.find(DOC_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"no '{DOC_BEGIN} ...' and '{DOC_END}' markers in the document")
+    body = matrix_md.strip().split("\n")
+    if body and body[0].startswith("## "):
+        body = body[1:]
+    start = doc.index("\n", begin) + 1
+    return doc[:start] + "\n".join(body).strip() + "\n" + doc[end:]
