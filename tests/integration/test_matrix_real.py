@@ -3,8 +3,9 @@
 
 All eight situations run together on each real clip (zone situations where the clip's
 configuration draws a zone), and every signal the truth does not name is a false alarm. What
-holds and must keep holding is asserted here; what is known wrong is marked xfail with why.
-The run takes about two minutes on two cores (7 minutes of footage at 5 frames/s).
+holds and must keep holding is asserted here: with the fire work of issue 10 merged, no fire
+on people. The run takes one to three minutes on two cores (7 minutes of footage at 5
+frames/s).
 """
 
 from __future__ import annotations
@@ -103,12 +104,9 @@ def test_wrong_way_false_alarms_are_rare(matrix: Any) -> None:
     assert s["false_alarms"] <= 0.1 * s["signals"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 item 2: fire_start takes people for flames on UP-Fall (a seated person's "
-    "face above a red shirt, a white T-shirt); the fire branch fixes it: remove this mark then",
-)
 def test_no_fire_on_people(matrix: Any) -> None:
+    """UP-Fall's seated person's face above a red shirt and a white T-shirt were fires before
+    the fire work of issue 10 (item 2); every other clip here has people too."""
     assert _false_alarms(matrix, "fire_start") == {}
 
 
