@@ -35,9 +35,15 @@ lint: install
 test: install lint $(CHROMIUM)
 	VEILLEUR_SHARED=$(SHARED) $(BIN)/pytest
 
+# The truth files of the real clips; a new file is one word here (tests/integration/
+# test_matrix_real.py runs the same list).
+EVAL_TRUTHS = evaluation/real.yaml evaluation/pets_s2l1.yaml
+
+# Every situation on every real clip (the matrix of docs/evaluation.md), and the synthetic
+# scenarios as they are configured.
 evaluate: install
-	VEILLEUR_SHARED=$(SHARED) $(BIN)/veilleur evaluate --truth evaluation/real.yaml \
-		--truth evaluation/pets_s2l1.yaml --scenarios out/scenarios --out out/evaluation
+	VEILLEUR_SHARED=$(SHARED) $(BIN)/veilleur evaluate $(addprefix --truth ,$(EVAL_TRUTHS)) \
+		--all-situations --scenarios out/scenarios --out out/evaluation
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

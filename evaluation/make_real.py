@@ -3,6 +3,7 @@
     python evaluation/make_real.py
 
 - FURG `house6`: flames from the first frame to the last (every frame carries flame boxes).
+- FireSense ground fire: flames from the first frame to the last (SOURCE.md, by eye).
 - UP-Fall subject 1: each fall clip, both cameras, expects `person_on_ground` from the frame the
   person is on the ground (gt_events.csv, 18 fps) to the end of the clip; the walking, standing
   and picking-up clips expect nothing.
@@ -21,6 +22,7 @@ SHARED = HERE.parents[1] / "shared"
 DATA = "${VEILLEUR_SHARED}/data"
 UPFALL_FPS = 18.0
 FURG_DURATION_S = 899 / 29.97
+FIRESENSE_DURATION_S = 258 / 10.0
 
 
 def upfall_clips() -> list[Clip]:
@@ -70,13 +72,25 @@ def main() -> None:
             ],
         ),
         Clip(
+            name="firesense_ground_fire",
+            video=f"{DATA}/firesense_ground_fire/ground_fire.mp4",
+            config="configs/fire.yaml",
+            note="FIRESENSE (probably): a small ground fire with black smoke, fixed outdoor "
+            "perimeter camera, a firefighter walking off; flames from the first frame",
+            expected=[
+                ExpectedSignal(
+                    situation="fire_start", zone=None, start_s=0.0, end_s=FIRESENSE_DURATION_S
+                )
+            ],
+        ),
+        Clip(
             name="pets_s2l1_no_fire",
             video=f"{DATA}/pets2009_s2l1/vtest_PETS2009_S2L1_View001.avi",
             config="configs/fire.yaml",
             note="PETS 2009 S2L1 pedestrians: no fire",
         ),
         Clip(
-            name="intel_car_park_no_fire",
+            name="intel_car_park",
             video=f"{DATA}/intel_cars/car-detection.mp4",
             config="configs/fire.yaml",
             note="Intel car park lane, wet ground with reflections: no fire",

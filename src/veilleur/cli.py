@@ -269,6 +269,16 @@ def evaluate(
         list[str] | None,
         typer.Option(help="Only these scenario generators (by module name), with --scenarios."),
     ] = None,
+    all_situations: Annotated[
+        bool,
+        typer.Option(
+            "--all-situations",
+            help="Run all eight situations on every real clip of the truth files (clips "
+            "sharing a video merged into one), so that every signal the truth does not name "
+            "is a false alarm; adds the matrix situation x clip to the report "
+            "(docs/evaluation.md).",
+        ),
+    ] = False,
 ) -> None:
     """Run the detectors on labelled clips and report precision, recall, delay and false
     alarms per situation."""
@@ -285,6 +295,18 @@ def evaluate(
             loaded.append(load_truth(t))
     except TruthError as exc:
         raise _fail(str(exc)) from None
+    plan = None
+    if all_situations:
+        from veilleur.evaluation.matrix import plan_matrix
+
+        try:
+            plan = plan_matrix(loaded, output)
+        except (ValueError, OSError) as exc:
+            raise _fail(f"cannot build the matrix: {exc}") from None
+        synthetic = [
+            (TruthFile(clips=[c for c in t.clips if c.synthetic]), base) for t, base in loaded
+        ]
+        loaded = [(t, base) for t, base in synthetic if t.clips] + [plan.truth()]
     if scenarios is not None:
         from veilleur.evaluation.scenarios import generators
 
@@ -320,7 +342,12 @@ def evaluate(
             err.print(f"[red]clip {o.clip} could not be analysed:[/] {o.error}", highlight=False)
     figs = summarise(outcomes)
     command = "veilleur " + " ".join(sys.argv[1:])
-    report = write_report(outcomes, figs, output, command=command)
+    matrix = None
+    if plan is not None:
+        from veilleur.evaluation.matrix import matrix_summary
+
+        matrix = matrix_summary(plan, outcomes)
+    report = write_report(outcomes, figs, output, command=command, matrix=matrix)
     from veilleur.evaluation.report import situation_rows
 
     table = Table(title=f"{total} clips (full table in the report)")

@@ -88,18 +88,20 @@ class _Fake:
         )
 
 
-def test_person_counter_passes_never_upscale_and_fuse() -> None:
+def test_person_counter_passes_upscale_only_when_asked_and_fuse() -> None:
     fake = _Fake()
-    counter = PersonCounter(fake, sides=(640, 1024))
+    counter = PersonCounter(fake, sides=(640, 1024), threshold=0.3, upscale=False)
     image = np.zeros((576, 768, 3), dtype=np.uint8)
     assert counter.count(image) == 2.0  # 0.9 and 0.35 (seen by one pass of two) >= 0.3
     assert fake.scales == pytest.approx([640 / 768, 1.0])
+    fake = _Fake()
+    PersonCounter(fake, sides=(512, 1280)).count(image)  # enlarges by default
+    assert fake.scales == pytest.approx([512 / 768, 1280 / 768])
     flipped = PersonCounter(_Fake(), sides=(768,), flip=True)
     boxes, _ = flipped.boxes(image)
     np.testing.assert_allclose(boxes[0], [100, 100, 140, 200])  # the mirror maps back
-    assert PersonCounter(_Fake(), threshold=None).count(image) == pytest.approx(
-        expected_count(np.array([0.9, 0.35])), rel=1e-6
-    )
+    expected = PersonCounter(_Fake(), sides=(640, 1024), threshold=None, upscale=False)
+    assert expected.count(image) == pytest.approx(expected_count(np.array([0.9, 0.35])), rel=1e-6)
 
 
 def test_person_scale_learns_height_against_foot_row() -> None:
@@ -122,6 +124,22 @@ def test_person_scale_learns_height_against_foot_row() -> None:
     scale.add(pair)
     scale.add(np.array([[100, 250, 120, 300]] * 1))
     assert scale._n == 30 and scale.version == before
+
+
+def test_no_person_is_expected_smaller_than_the_smallest_seen() -> None:
+    """Above the rows where people stand (a wall, a window), the fitted line goes to zero; a
+    reflection there must not read as dozens of tiny people (UP-Fall, an indoor camera)."""
+    scale = PersonScale(H)
+    for i in range(30):
+        y = 150 + 4.5 * i  # feet from row 150 down
+        h = 0.8 * y - 60  # 60 px at row 150, falling to 0 at row 75
+        scale.add(np.array([[200 - 0.2 * h, y - h, 200 + 0.2 * h, y]]))
+    assert scale.fitted and scale.slope == pytest.approx(0.8, abs=0.01)
+    smallest = 0.8 * 150 - 60
+    assert scale.height_at(80.0) == pytest.approx(0.8 * smallest, rel=0.1)
+    assert scale.height_at(250.0) == pytest.approx(0.8 * 250 - 60, abs=1.0)
+    weights = row_weights(scale, H, 1.0, 0.5)
+    assert weights[:100].max() <= 1.0 / (0.5 * scale.width_ratio * (0.8 * smallest * 0.9) ** 2)
 
 
 def _fixed_scale(height: float = 40.0) -> PersonScale:

@@ -7,6 +7,7 @@ import html
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from veilleur.evaluation.metrics import ClipOutcome, SituationFigures
 
@@ -169,9 +170,13 @@ def write_report(
     *,
     title: str = "Veilleur evaluation",
     command: str = "",
+    matrix: dict[str, Any] | None = None,
 ) -> Path:
     """Write report.md, report.html, the two plots, outcomes.json and figures.json (the
-    per-situation figures, machine-readable: the technical file reads them); returns report.md."""
+    per-situation figures, machine-readable: the technical file reads them); returns report.md.
+
+    `matrix`: every situation on every real clip (`evaluation.matrix.matrix_summary`), added
+    to the report, to figures.json (key `matrix`) and alone to matrix.md."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_timeline(outcomes, out_dir / "timeline.png")
     plot_precision_recall(figs, out_dir / "precision_recall.png")
@@ -209,6 +214,23 @@ def write_report(
         "![signals against truth per clip](timeline.png)",
         "",
     ]
+    matrix_html = ""
+    if matrix is not None:
+        from veilleur.evaluation.matrix import (
+            SITUATION_MATRIX_HEADER,
+            matrix_markdown,
+            matrix_tables,
+        )
+
+        section = matrix_markdown(matrix)
+        md += [section]
+        (out_dir / "matrix.md").write_text(section, encoding="utf-8")
+        m_header, m_rows, m_sit = matrix_tables(matrix)
+        matrix_html = (
+            "<h2>Every situation on every real clip</h2>"
+            + _html_table(m_header, [[c.replace("**", "") for c in r] for r in m_rows])
+            + _html_table(SITUATION_MATRIX_HEADER, m_sit)
+        )
     report = out_dir / "report.md"
     report.write_text("\n".join(md), encoding="utf-8")
     by = f" by <code>{html.escape(command)}</code>" if command else ""
@@ -222,7 +244,7 @@ td:first-child,th:first-child{{text-align:left}} img{{max-width:100%}}</style></
 <p>{html.escape(note)}</p><h2>Per situation</h2>{_html_table(SITUATION_HEADER, sit_rows)}
 <img src="precision_recall.png" alt="precision and recall per situation">
 <h2>Per clip</h2>{_html_table(CLIP_HEADER, c_rows)}
-<img src="timeline.png" alt="signals against truth per clip"></body></html>
+<img src="timeline.png" alt="signals against truth per clip">{matrix_html}</body></html>
 """
     (out_dir / "report.html").write_text(page, encoding="utf-8")
     dump = [
@@ -238,9 +260,10 @@ td:first-child,th:first-child{{text-align:left}} img{{max-width:100%}}</style></
         for o in outcomes
     ]
     (out_dir / "outcomes.json").write_text(json.dumps(dump, indent=1), encoding="utf-8")
-    (out_dir / FIGURES_FILE).write_text(
-        json.dumps(figures_summary(outcomes, figs, when, command), indent=1), encoding="utf-8"
-    )
+    summary = figures_summary(outcomes, figs, when, command)
+    if matrix is not None:
+        summary["matrix"] = matrix
+    (out_dir / FIGURES_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return report
 
 

@@ -5,7 +5,8 @@ accuracy measured by `veilleur evaluate`.
 Models come from the model registry (the same code path as `veilleur models list`: where each
 file resolves and whether its sha256 is the pinned one), cameras from their stored
 configurations, known limits from the situation classes, accuracy from the `figures.json` an
-evaluation run writes (`veilleur.evaluation.report.FIGURES_FILE`).
+evaluation run writes (`veilleur.evaluation.report.FIGURES_FILE`), with its matrix of every
+situation on every real clip when the run was made with `--all-situations`.
 """
 
 from __future__ import annotations
@@ -160,7 +161,9 @@ def technical_data(
                     fmt_number(f["false_alarms_per_hour"], 1),
                 ]
             )
+    matrix = _matrix(evaluation)
     return {
+        "matrix": matrix,
         "software": software(),
         "generated": when(sources.now),
         "default_detector": default_detector,
@@ -170,6 +173,22 @@ def technical_data(
         "evaluation": evaluation,
         "evaluation_header": EVALUATION_HEADER,
         "evaluation_rows": eval_rows,
+    }
+
+
+def _matrix(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The matrix situation × real clip of the run (`veilleur evaluate --all-situations`), as
+    tables: per clip, and false alarms per camera-hour per situation."""
+    from veilleur.evaluation.matrix import SITUATION_MATRIX_HEADER, matrix_tables
+
+    if evaluation is None or not isinstance(evaluation.get("matrix"), dict):
+        return None
+    header, rows, per_situation = matrix_tables(evaluation["matrix"])
+    return {
+        "header": header,
+        "rows": [[c.replace("**", "") for c in r] for r in rows],
+        "situation_header": SITUATION_MATRIX_HEADER,
+        "situation_rows": per_situation,
     }
 
 
@@ -249,6 +268,22 @@ def technical_markdown(db: Session, sources: Sources, *, cameras: set[str] | Non
             f"{ev['failed_clips']} failed.",
             "",
             markdown_table(d["evaluation_header"], d["evaluation_rows"]),
+            "",
+        ]
+    mx = d["matrix"]
+    if mx is not None:
+        out += [
+            "### Every situation on every real clip",
+            "",
+            "All eight situations enabled together on each real clip; a signal the truth does "
+            "not name is a false alarm. Per situation, false alarms per camera-hour of real "
+            "footage it ran on:",
+            "",
+            markdown_table(mx["situation_header"], mx["situation_rows"]),
+            "",
+            "Per clip (signals/true/false alarms; found/expected where the truth names some):",
+            "",
+            markdown_table(mx["header"], mx["rows"]),
             "",
         ]
     return "\n".join(out)
