@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,3 +49,18 @@ def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
     Path(folder).mkdir(parents=True, exist_ok=True)
     path = Path(folder) / f"{name}.jpg"
     page.screenshot(path=str(path), full_page=full_page, type="jpeg", quality=80)
+
+
+def wait_true(page: Any, expression: str, timeout: int) -> None:
+    """Wait until a JavaScript `expression` is truthy on `page` (timeout in ms).
+
+    `page.wait_for_function` compiles its string with `new Function`, which the console's
+    Content Security Policy (no 'unsafe-eval') forbids; `page.evaluate` runs the expression
+    through the DevTools protocol, outside the page's policy."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        if page.evaluate(expression):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true after {timeout} ms: {expression}")
+        page.wait_for_timeout(100)

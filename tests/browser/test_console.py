@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from browser_helpers import Live, login, screenshot
+from browser_helpers import Live, login, screenshot, wait_true
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +38,7 @@ def test_operator_sees_a_signal_arrive_live_and_qualifies_it(browser: Any, live:
     _processing(live, False)
     page = login(browser, live, "operator", "/signals")
     assert page.url.endswith("/signals")
-    page.wait_for_function("window.veilleur && window.veilleur.streamOpen", timeout=10_000)
+    wait_true(page, "window.veilleur && window.veilleur.streamOpen", 10_000)
     before = page.locator("article.signal-card").count()
     page.click("h1")  # a click on the page lets it play the sound cue (browser autoplay rule)
 
@@ -124,9 +124,7 @@ def test_administrator_draws_a_zone_that_the_camera_then_uses(browser: Any, live
     page.locator(".stage.has-image").first.wait_for(timeout=20_000)
     overlay = page.locator(".tile[data-camera=plaza] canvas.overlay")
     assert "gate" in overlay.get_attribute("data-geometry")
-    page.wait_for_function(
-        "document.querySelector('.tile canvas.overlay').dataset.shapes === '5'", timeout=5000
-    )
+    wait_true(page, "document.querySelector('.tile canvas.overlay').dataset.shapes === '5'", 5000)
 
     # And a signal in that zone comes, live.
     page.goto(f"{live.url}/signals?camera=plaza&situation=zone_intrusion")

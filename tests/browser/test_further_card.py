@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from browser_helpers import Live, login, screenshot
+from browser_helpers import Live, login, screenshot, wait_true
 from test_console import SIGNAL_WAIT_MS, _processing
 
 pytestmark = pytest.mark.browser
@@ -16,10 +16,10 @@ pytestmark = pytest.mark.browser
 def test_a_card_shows_the_further_events_of_its_episode_live(browser: Any, live: Live) -> None:
     _processing(live, False)
     page = login(browser, live, "operator", "/signals")
-    page.wait_for_function("window.veilleur && window.veilleur.streamOpen", timeout=10_000)
+    wait_true(page, "window.veilleur && window.veilleur.streamOpen", 10_000)
     _processing(live, True)
     try:
-        page.wait_for_function("window.veilleur.furtherReceived >= 1", timeout=SIGNAL_WAIT_MS)
+        wait_true(page, "window.veilleur.furtherReceived >= 1", SIGNAL_WAIT_MS)
         further = page.locator("article.signal-card dd.further").first
         further.wait_for(timeout=15_000)
     finally:

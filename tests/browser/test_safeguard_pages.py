@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from browser_helpers import Live, login, screenshot
+from browser_helpers import Live, login, screenshot, wait_true
 
 from veilleur import store
 from veilleur.api.rest_retention import scheduler
@@ -678,9 +678,7 @@ def test_unblurred_view_needs_the_privilege_and_a_reason_and_is_journaled(
     dialog.locator("button.close").click()
     expect(dialog).to_be_hidden()
     # Closing drops the picture: no source left, and its in-memory copy released.
-    page.wait_for_function(
-        "!document.querySelector('#unblurred-dialog img').hasAttribute('src')", timeout=5000
-    )
+    wait_true(page, "!document.querySelector('#unblurred-dialog img').hasAttribute('src')", 5000)
     assert not image.is_visible()
     gone = page.evaluate("u => fetch(u).then(() => 'kept', () => 'released')", blob)
     assert gone == "released"
