@@ -157,7 +157,14 @@
       const current = document.getElementById("signal-" + sig.id);
       if (!card || !current) return;
       if (!highlight) card.classList.remove("fresh");
+      /* A further event re-renders an unqualified card: the comment the operator is typing
+         there, and the focus, must survive it. */
+      const typing = current.querySelector("textarea[name=comment]");
+      const fresh = card.querySelector("textarea[name=comment]");
+      const focused = typing && document.activeElement === typing;
+      if (typing && fresh && typing.value) fresh.value = typing.value;
       current.replaceWith(card);
+      if (focused && fresh) fresh.focus();
       if (window.htmx) window.htmx.process(card);
       if (highlight) setTimeout(function () { card.classList.remove("fresh"); }, 8000);
     }).catch(function () {});
