@@ -21,12 +21,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
+from test_runtime_supervisor import write_clip
 
 from veilleur import cli_server, store
 from veilleur.config import CameraConfig
@@ -37,26 +35,6 @@ CAMERA = {
     "zones": {"right": {"polygon": [[0.5, 0], [1, 0], [1, 1], [0.5, 1]]}},
     "situations": {"zone_intrusion": {"enabled": True, "zones": ["right"], "classes": ["person"]}},
 }
-
-
-def write_clip(path: Path, seconds: float, fps: int = 10) -> Path:
-    """A grey clip with a bright block moving across: long enough to run the whole test."""
-    n = round(seconds * fps)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
-        stream.time_base = Fraction(1, fps)
-        for i in range(n):
-            img = np.full((120, 160, 3), 50, np.uint8)
-            x = i % 140
-            img[40:80, x : x + 16] = 220
-            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
 
 
 def descendants(pid: int) -> set[int]:

@@ -1,7 +1,8 @@
 """Images that leave a camera worker: blurred JPEGs and short blurred H.264 clips.
 
-Everything here takes pictures that are already blurred (`veilleur.privacy.blur_persons`); the
-worker never hands an unblurred one to these functions' callers.
+Everything here takes pictures that are already masked
+(`veilleur.privacy.masking.apply_privacy`); the worker never hands an unmasked one to these
+functions' callers.
 """
 
 from __future__ import annotations
