@@ -121,8 +121,8 @@ def test_crowd_photo_counts_person_counter(shared_data: Path, yolox_path: Path) 
     # Measured: MAPE 11.0 %, total -9.6 % (the defaults were chosen on the even photos:
     # 11.1 % there, 10.9 % on the odd ones held aside; bench/density_tune.py); without the
     # check on the people cut by the top edge 15.6 %, -7.1 %; expected count 18.4 %, -6.2 %
-    # in-sample. The annotation counts heads: of the 17 people in view of train IMG_3, 11 are
-    # cut by the top edge with their heads out of the picture (7 heads annotated).
+    # in-sample. The annotation counts heads: of the 17 people counted before in train IMG_3
+    # (7 heads annotated), 10 are cut by the top edge with their heads out of the picture.
     assert plain.mape <= 0.125
     assert plain.mape < unchecked.mape - 0.03
     assert -0.14 <= plain.total_error <= -0.06
