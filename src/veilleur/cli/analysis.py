@@ -57,7 +57,7 @@ def analyze(
     from veilleur.config import ConfigError, load_config
     from veilleur.pipeline import CameraPipeline, prefetch
     from veilleur.situations import SituationNotAvailable
-    from veilleur.sources import SourceError, SourceEvent, VideoSource
+    from veilleur.sources import SourceError, SourceEvent, open_source
 
     try:
         site = load_config(config)
@@ -76,7 +76,7 @@ def analyze(
             )
 
     try:
-        source = VideoSource(
+        source = open_source(
             video, analysis_fps=cam.analysis_fps, size=cam.analysis_size, on_event=on_event
         )
     except SourceError as exc:
