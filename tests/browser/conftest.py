@@ -24,7 +24,7 @@ from browser_helpers import Live
 
 from veilleur import store
 from veilleur.api import ServerSettings
-from veilleur.cli_server import (
+from veilleur.cli.server import (
     DEMO_CAMERA,
     build_server,
     demo_camera,

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from veilleur import cli_server, store
+from veilleur import store
 from veilleur.api import ServerSettings
 from veilleur.cli import app
+from veilleur.cli import server as cli_server
 from veilleur.config import CameraConfig
 
 

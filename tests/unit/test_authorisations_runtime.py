@@ -104,8 +104,9 @@ def test_signals_stop_within_a_second_of_revocation(
 def test_demo_authorises_its_camera_and_serve_authorises_nothing(
     tmp_path: Path, clip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from veilleur import cli_server, runtime
+    from veilleur import runtime
     from veilleur.api import ServerSettings
+    from veilleur.cli import server as cli_server
     from veilleur.compliance.authorisations import month_after
 
     light = functools.partial(Supervisor, detector_factory=blob_factory)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from veilleur.cli_retention import (
+from veilleur.cli.retention import (
     ImagesDays,
     JournalDays,
     SignalsDays,
@@ -79,7 +79,7 @@ def _write(
 ) -> None:
     from veilleur import store
     from veilleur.api.settings import RetentionSettings
-    from veilleur.cli_journal import _url
+    from veilleur.cli.journal import _url
     from veilleur.compliance import documents
 
     sources = documents.Sources(retention=retention or RetentionSettings(), evaluation=evaluation)
