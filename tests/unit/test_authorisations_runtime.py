@@ -215,3 +215,44 @@ def test_an_authorisation_ending_during_a_database_outage_still_stops_processing
         plat.close()
         sup.close()
         engine.dispose()
+
+
+def test_a_wall_clock_step_past_the_end_stops_processing_at_once(
+    tmp_path: Path, clip: Path
+) -> None:
+    """The gate sleeps on the monotonic clock until the next bound, computed on the wall clock;
+    when the wall clock steps forward past an authorisation's end (NTP, an operator), the
+    camera stops within seconds, not at the gate's next scheduled check (30 s)."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store.upgrade(url)
+    engine = store.make_engine(url)
+    sessions = store.session_factory(engine)
+    site = site_for({"a": clip})
+    with sessions() as s:
+        store.upsert_camera(s, "a", site.cameras["a"])
+    step = [timedelta(0)]
+    inbox = Arrivals()
+    sup = Supervisor(site, on_signal=inbox, loop_files=True, detector_factory=blob_factory)
+    plat = Platform(sessions, tmp_path, SignalBus(), sup, clock=lambda: datetime.now(UTC) + step[0])
+    try:
+        plat.start_gate()
+        now = datetime.now(UTC)
+        data = AuthorisationInput(
+            reference="T-3", issuer="prefect", controller="tests", rights_contact="dpo@example.org",
+            served_kind="transport_network", served_name="Line 1", perimeter="the test clip",
+            cameras=["a"], situations=["zone_intrusion"], recipient_services=["control room"],
+            starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
+        )  # fmt: skip
+        with sessions() as s:
+            plat.create_authorisation(s, data, actor="admin")
+        assert wait_for(lambda: sup.status()["a"].state == "running", 40), sup.status()
+        time.sleep(1.5)  # the gate is asleep until its next check
+        step[0] = timedelta(hours=1, minutes=1)
+        t0 = time.monotonic()
+        assert wait_for(lambda: sup.status()["a"].state == "stopped", 10), sup.status()
+        took = time.monotonic() - t0
+        assert took < 4.0, f"stopped {took:.1f} s after the clock step"
+    finally:
+        plat.close()
+        sup.close()
+        engine.dispose()
