@@ -8,8 +8,11 @@ on PostgreSQL behind a TCP proxy that the test cuts, with real camera processes.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -270,3 +273,77 @@ def test_other_media_write_errors_still_fail(
     store.upsert_camera(db_session, "hall", CameraConfig(source="x.mp4"))
     with pytest.raises(PermissionError):
         store.record_signal(db_session, event(), data_dir)
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs (needs the right to mount, e.g. root; skipped otherwise)."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Fill the file system of `folder` to the last byte."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (65536, 4096, 1):  # then the last bytes
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_really_full_disk(full_disk: Path, tmp_path: Path) -> None:
+    """Media on a full disk: the signal is stored without them. The database on a full disk
+    too: the recorder says the store is unavailable (the supervisor keeps the signal), and it
+    is stored once space is freed (e.g. by the retention purge)."""
+    media = full_disk / "media-root"
+    media.mkdir()
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store.upgrade(url)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    with sessions() as s:
+        store.upsert_camera(s, "hall", CameraConfig(source="x.mp4"))
+    filler = fill(full_disk)
+    rec = SignalRecorder(sessions, media, SignalBus())
+    rec(event())
+    with sessions() as s:
+        row = s.scalars(select(store.SignalRow)).one()
+    assert row.snapshot_path is None and rec.failures == 0
+    engine.dispose()
+
+    filler.unlink()
+    url = f"sqlite:///{full_disk / 'db.sqlite'}"
+    store.upgrade(url)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    with sessions() as s:
+        store.upsert_camera(s, "hall", CameraConfig(source="x.mp4"))
+    filler = fill(full_disk)
+    rec = SignalRecorder(sessions, media, SignalBus())
+    try:
+        with pytest.raises(StoreUnavailable):
+            for frame in range(20, 200):  # until the database's pages are all used
+                rec(event(frame=frame))
+        filler.unlink()
+        rec(event(frame=999))
+        with sessions() as s:
+            frames = s.scalars(select(store.SignalRow.frame)).all()
+        assert 999 in frames and rec.failures == 0
+    finally:
+        engine.dispose()
