@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from veilleur import store
 from veilleur.api.platform import signal_fields
+from veilleur.runtime.events import StoreUnavailable
 from veilleur.scene.statistics import COLUMNS
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,9 @@ class StatisticsRecorder:
         try:
             with self.sessions() as s:
                 store.record_statistics(s, rows)
-        except Exception:
+        except Exception as exc:
+            if store.unreachable(exc):  # the supervisor hands them over again later
+                raise StoreUnavailable(str(exc.__class__.__name__)) from exc
             self.failures += 1
             log.exception("could not store %d statistics rows", len(rows))
 
