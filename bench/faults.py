@@ -7,7 +7,7 @@ tests/browser/test_store_outage.py, tests/unit/test_sources.py).
     python bench/faults.py flapping                   # one stream dropping every 2-6 s, 10 min
     python bench/faults.py flapping --minutes 2 --period 3
 
-db-outage: the platform as `veilleur serve` runs it (`cli_server.build_server`: supervisor,
+db-outage: the platform as `veilleur serve` runs it (`cli.server.build_server`: supervisor,
 camera processes, YOLOX-nano pool, authorisation gate) on a fresh PostgreSQL database
 (VEILLEUR_TEST_PG_URL, default the local server) reached through a TCP proxy; cameras loop a
 640x360 rendering of PETS 2009 S2L1 with every episode signalled (no cool-down). Once signals
@@ -49,7 +49,7 @@ from tcp_proxy import TcpProxy  # noqa: E402
 
 from veilleur import store  # noqa: E402
 from veilleur.api import ServerSettings  # noqa: E402
-from veilleur.cli_server import build_server  # noqa: E402
+from veilleur.cli.server import build_server  # noqa: E402
 from veilleur.config import SITUATION_IDS, SiteConfig, parse_config  # noqa: E402
 from veilleur.evaluation import pets  # noqa: E402
 from veilleur.runtime.metrics import REGISTRY  # noqa: E402
