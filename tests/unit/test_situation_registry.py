@@ -119,6 +119,30 @@ def test_a_failed_camera_check_reads_as_before() -> None:
         parse_config({"cameras": {"c": density}})
 
 
+def _table_rows(path: Path) -> dict[str, list[str]]:
+    """Cells of the Markdown table rows whose first cell is a situation id in backquotes."""
+    rows = {}
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and cells[0].strip("`") in DECREE:
+            rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_the_docs_say_what_the_records_say() -> None:
+    index = _table_rows(REPO / "docs" / "situations" / "README.md")
+    assert list(index) == list(DECREE)
+    yes_no = {True: "yes", False: "no"}
+    for info in all_situations():
+        label, decree, zone, pose, _page = index[info.id]
+        assert (label, decree) == (info.label, info.decree_wording)
+        assert (zone, pose) == (yes_no[info.needs_zone], yes_no[info.needs_pose])
+    configuration = _table_rows(REPO / "docs" / "configuration.md")
+    assert list(configuration) == list(DECREE)
+    for sid, (_page, zone) in configuration.items():
+        assert (zone != "no") is get(sid).needs_zone, sid
+
+
 THROWAWAY_CONFIG = '''
 """Parameters of `throwaway`: what a ninth situation's config module would hold."""
 
