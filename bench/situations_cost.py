@@ -23,7 +23,7 @@ from pathlib import Path
 from pipeline_cost import MODELS, PETS, make_clip
 
 from veilleur.config import parse_config
-from veilleur.config.model import SituationsConfig
+from veilleur.config.situations import get
 from veilleur.pipeline import CameraPipeline, prefetch
 from veilleur.situations import IMPLEMENTED
 from veilleur.sources import open_source
@@ -35,8 +35,7 @@ def measure(video: Path, situation: str | None, fps: float) -> dict[str, float]:
     situations: dict[str, dict[str, object]] = {}
     if situation is not None:
         cfg: dict[str, object] = {"enabled": True}
-        config_cls = SituationsConfig.model_fields[situation].annotation
-        if getattr(config_cls, "needs_zone", False):
+        if get(situation).needs_zone:
             cfg["zones"] = ["all"]
         situations[situation] = cfg
     site = parse_config(

@@ -57,6 +57,9 @@ def test_operator_sees_a_signal_arrive_live_and_qualifies_it(browser: Any, live:
     assert "Known limits" in text
     assert "threat" not in page.content().lower()
     assert page.locator("#toast").is_visible()
+    # Announced by its label, which console.js reads from the situation records on <body>.
+    toast = page.locator("#toast").inner_text()
+    assert ("Zone intrusion" in toast or "Wrong way" in toast) and "_" not in toast.split(" on ")[0]
     assert page.evaluate("window.veilleur.signalsReceived") >= 1
     assert page.evaluate("window.veilleur.chimes || 0") >= 1  # the sound cue played
     # The snapshot is the stored, blurred one.
@@ -185,5 +188,8 @@ def test_console_runs_under_its_content_security_policy(browser: Any, live: Live
     with page.expect_navigation():
         page.select_option("select[name=days]", "7")
     assert "days=7" in page.url
+    # The situations' labels and colours reach console.js as data, not as an inline script.
+    meta = page.evaluate("JSON.parse(document.body.dataset.situations)")
+    assert meta["fire_start"] == {"label": "Fire start", "colour": "#e377c2"} and len(meta) == 8
     assert refused == []
     page.close()

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: The eight situations of decree 2023-828 art. 3. No other kind of signal exists (SPEC §1).
-SITUATION_IDS: tuple[str, ...] = (
-    "abandoned_object",
-    "weapon",
-    "wrong_way",
-    "zone_intrusion",
-    "person_on_ground",
-    "crowd_movement",
-    "excessive_density",
-    "fire_start",
-)
+if TYPE_CHECKING:
+    #: The eight situations of decree 2023-828 art. 3, in its order. No other kind of signal
+    #: exists (SPEC §1).
+    SITUATION_IDS: tuple[str, ...]
+
+
+def __getattr__(name: str) -> object:
+    # SITUATION_IDS is read from the situation registry (config/situations/registry.py) when
+    # first asked for, not when this module loads: the situations' own parameter modules import
+    # this one, so the list cannot exist yet here.
+    if name == "SITUATION_IDS":
+        from veilleur.config.situations.registry import situation_ids
+
+        return situation_ids()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 Point = Annotated[
     tuple[float, float],
@@ -82,6 +87,3 @@ class SituationConfig(Strict):
         le=1,
         description="Signals whose confidence is below this value are not raised.",
     )
-
-    #: Whether this situation needs at least one zone (or line) to work.
-    needs_zone: ClassVar[bool] = False

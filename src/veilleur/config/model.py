@@ -10,29 +10,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
 from veilleur.config.common import (
-    SITUATION_IDS,
     Point,
     SituationConfig,
     Strict,
     check_unit_point,
 )
-from veilleur.config.situations import (
-    AbandonedObjectConfig,
-    CrowdMovementConfig,
-    ExcessiveDensityConfig,
-    FireStartConfig,
-    PersonOnGroundConfig,
-    WeaponConfig,
-    WrongWayConfig,
-    ZoneIntrusionConfig,
-)
+from veilleur.config.situations.registry import SituationInfo, all_situations, get
 
 
 class ZoneConfig(Strict):
@@ -127,44 +118,35 @@ class CalibrationConfig(Strict):
         return self
 
 
-class SituationsConfig(Strict):
-    """Which of the eight situations are watched on this camera, and how."""
-
-    abandoned_object: AbandonedObjectConfig = Field(
-        default_factory=AbandonedObjectConfig,
-        description="An object left still with nobody near it.",
-    )
-    weapon: WeaponConfig = Field(
-        default_factory=WeaponConfig,
-        description="A weapon held or visible.",
-    )
-    wrong_way: WrongWayConfig = Field(
-        default_factory=WrongWayConfig,
-        description="Movement against the allowed direction of a zone.",
-    )
-    zone_intrusion: ZoneIntrusionConfig = Field(
-        default_factory=ZoneIntrusionConfig,
-        description="Entry into or presence in a forbidden zone, or crossing of a line.",
-    )
-    person_on_ground: PersonOnGroundConfig = Field(
-        default_factory=PersonOnGroundConfig,
-        description="A person on the ground after a fall.",
-    )
-    crowd_movement: CrowdMovementConfig = Field(
-        default_factory=CrowdMovementConfig,
-        description="A sudden collective change of motion.",
-    )
-    excessive_density: ExcessiveDensityConfig = Field(
-        default_factory=ExcessiveDensityConfig,
-        description="Too many people per m² or per zone.",
-    )
-    fire_start: FireStartConfig = Field(
-        default_factory=FireStartConfig,
-        description="Flames or smoke appearing.",
-    )
+class SituationsConfigBase(Strict):
+    """What the configuration of a camera's situations offers whatever situations exist."""
 
     def items(self) -> list[tuple[str, SituationConfig]]:
-        return [(name, getattr(self, name)) for name in SITUATION_IDS]
+        """(id, parameters) of every situation, in the registry's (the decree's) order."""
+        return [(name, getattr(self, name)) for name in type(self).model_fields]
+
+
+def situations_model(infos: Iterable[SituationInfo]) -> type[SituationsConfigBase]:
+    """The `situations:` section of a camera: one field per situation, its parameter model,
+    described in plain language (the JSON Schema and docs/configuration.md show it)."""
+    fields: dict[str, Any] = {
+        info.id: (info.config, Field(default_factory=info.config, description=info.description))
+        for info in infos
+    }
+    return create_model(
+        "SituationsConfig",
+        __base__=SituationsConfigBase,
+        __doc__="Which of the eight situations are watched on this camera, and how.",
+        __module__=__name__,
+        **fields,
+    )
+
+
+if TYPE_CHECKING:
+    SituationsConfig = SituationsConfigBase
+else:
+    #: Built from the registered situations when this module is first imported.
+    SituationsConfig = situations_model(all_situations())
 
 
 class PerceptionConfig(Strict):
@@ -399,28 +381,14 @@ class CameraConfig(Strict):
                         f"situations.{name}.lines names '{ln}', which is not a line of this "
                         f"camera (lines: {known}); add it under 'lines:' or fix the name"
                     )
-            if sit.needs_zone and not sit.zones and not lines:
+            info = get(name)
+            if info.needs_zone and not sit.zones and not lines:
                 what = "zones: [..] or lines: [..]" if hasattr(sit, "lines") else "zones: [..]"
                 raise ValueError(
                     f"situations.{name} is enabled but names no zone; it needs one ({what})"
                 )
-            if (
-                name == "excessive_density"
-                and self.calibration is None
-                and getattr(sit, "max_people", None) is None
-            ):
-                raise ValueError(
-                    "situations.excessive_density is enabled but has no limit: without a "
-                    "ground calibration (calibration:) there is no people per m², so give "
-                    "max_people: N (people per zone)"
-                )
-            if name == "wrong_way":
-                for z in sit.zones:
-                    if self.zones[z].direction is None:
-                        raise ValueError(
-                            f"situations.wrong_way watches zone '{z}', which has no allowed "
-                            f"direction; add direction: [dx, dy] to zones.{z}"
-                        )
+            if info.camera_check is not None:
+                info.camera_check(sit, self)
         return self
 
 

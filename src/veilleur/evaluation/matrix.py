@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from veilleur.config.common import SITUATION_IDS
+from veilleur.config.situations.registry import all_situations
 from veilleur.evaluation.metrics import ClipOutcome
 from veilleur.evaluation.truth import Clip, ExpectedSignal, TruthFile, expand
 
@@ -314,17 +315,8 @@ def matrix_summary(plan: MatrixPlan, outcomes: list[ClipOutcome]) -> dict[str, A
     }
 
 
-#: Short column names of the eight situations in the Markdown matrix.
-SHORT = {
-    "abandoned_object": "abandoned",
-    "weapon": "weapon",
-    "wrong_way": "wrong way",
-    "zone_intrusion": "intrusion",
-    "person_on_ground": "on ground",
-    "crowd_movement": "crowd mvt",
-    "excessive_density": "density",
-    "fire_start": "fire",
-}
+#: Short column names of the situations in the Markdown matrix, from their records.
+SHORT = {info.id: info.short for info in all_situations()}
 
 
 def cell_text(cell: dict[str, Any]) -> str:
@@ -350,7 +342,7 @@ def matrix_tables(summary: dict[str, Any]) -> tuple[list[str], list[list[str]], 
     rows = []
     for r in summary["clips"]:
         if r["error"]:
-            rows.append([r["clip"], "–"] + [f"ERROR: {r['error']}"] + [""] * 7)
+            rows.append([r["clip"], "–", f"ERROR: {r['error']}"] + [""] * (len(SITUATION_IDS) - 1))
             continue
         rows.append(
             [r["clip"], f"{r['duration_s']:.0f}"]

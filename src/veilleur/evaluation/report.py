@@ -9,18 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from veilleur.config.situations.registry import all_situations
 from veilleur.evaluation.metrics import ClipOutcome, SituationFigures
 
-COLOURS = {
-    "abandoned_object": "#8c564b",
-    "weapon": "#d62728",
-    "wrong_way": "#9467bd",
-    "zone_intrusion": "#1f77b4",
-    "person_on_ground": "#ff7f0e",
-    "crowd_movement": "#2ca02c",
-    "excessive_density": "#17becf",
-    "fire_start": "#e377c2",
-}
+#: Colour of each situation in the timelines, from its record (config/situations/<id>.py).
+COLOURS = {info.id: info.colour for info in all_situations()}
 
 
 def _fmt(v: float | None, digits: int = 2) -> str:

@@ -13,9 +13,10 @@ from veilleur.situations.base import Situation, SituationContext
 def _discover() -> dict[str, type[Situation]]:
     """Situation id → class, from the module of the same name in this package.
 
-    One module per situation: adding `situations/<id>.py` with a `Situation` subclass whose
-    `id` is `<id>` is all it takes. Only the eight ids of SPEC §1 are ever looked up, so no
-    other kind of signal can be added.
+    One module per situation: `situations/<id>.py` with a `Situation` subclass whose `id` is
+    `<id>`, beside its record and parameters in `config/situations/<id>.py`
+    (docs/situations/README.md). Only registered ids are looked up: the product registers the
+    decree's eight (SPEC §1), so no other kind of signal can be added.
     """
     found: dict[str, type[Situation]] = {}
     for sid in SITUATION_IDS:

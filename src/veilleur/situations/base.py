@@ -19,6 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from veilleur.config.common import SituationConfig
+from veilleur.config.situations.registry import get
 from veilleur.scene.state import Scene
 from veilleur.types import PERSON, VEHICLE_CLASSES, BBox, FurtherEvent, Signal
 
@@ -62,8 +63,14 @@ class Situation(ABC):
     #: always reported).
     required_classes: ClassVar[frozenset[int]] = frozenset()
     #: Whether person keypoints are needed: the pipeline then runs the pose model and attaches
-    #: keypoints to the person tracks (`TrackPoint.keypoints`).
+    #: keypoints to the person tracks (`TrackPoint.keypoints`). Read from the situation's
+    #: record (`SituationInfo.needs_pose`) when the class is defined, never set by hand.
     needs_pose: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "id" in vars(cls):
+            cls.needs_pose = get(cls.id).needs_pose
 
     def __init__(self, config: SituationConfig, context: SituationContext) -> None:
         self.config = config

@@ -71,7 +71,6 @@ class PersonOnGround(Situation):
         "a posture to be read, is not signalled. Seen from above along its length, a body on "
         "the ground is judged on its box and keypoints alone, which is less sure."
     )
-    needs_pose = True
 
     def __init__(self, config: PersonOnGroundConfig, context: SituationContext) -> None:
         super().__init__(config, context)

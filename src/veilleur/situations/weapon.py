@@ -97,7 +97,6 @@ class Weapon(Situation):
         "impossible."
     )
     required_classes = frozenset({KNIFE})
-    needs_pose = True
 
     def __init__(self, config: WeaponConfig, context: SituationContext) -> None:
         self.extra: object | None = None

@@ -18,7 +18,8 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from veilleur.config import CameraConfig, SituationConfig
+from veilleur.config import SituationConfig
+from veilleur.config.situations import get
 
 #: Shown first; the rest goes under "advanced parameters".
 COMMON = ("enabled", "zones", "lines", "classes", "min_duration_s", "cooldown_s", "min_confidence")
@@ -52,11 +53,8 @@ class FormField:
 
 
 def situation_model(situation: str) -> type[SituationConfig]:
-    annotation = CameraConfig.model_fields["situations"].annotation
-    assert isinstance(annotation, type) and issubclass(annotation, BaseModel)
-    model = annotation.model_fields[situation].annotation
-    assert isinstance(model, type) and issubclass(model, SituationConfig)
-    return model
+    """The parameter model of a situation, from its record."""
+    return get(situation).config
 
 
 def _strip_none(annotation: Any) -> tuple[Any, bool]:

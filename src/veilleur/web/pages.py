@@ -53,22 +53,15 @@ from veilleur.api.scope import (
 from veilleur.api.throttle import Throttled, throttled_login
 from veilleur.compliance import journal
 from veilleur.config import SITUATION_IDS
+from veilleur.config.situations import all_situations
 from veilleur.situations import IMPLEMENTED, known_limits
 from veilleur.store.auth import UNCHANGED, AccessExpired, Unchanged, check_scope, expiries
 from veilleur.store.scopes import clean_services, set_camera_services
 from veilleur.web import charts
 from veilleur.web.forms import FormError, parse_situation_form, situation_fields
 
-SITUATION_LABELS = {
-    "abandoned_object": "Abandoned object",
-    "weapon": "Weapon",
-    "wrong_way": "Wrong way",
-    "zone_intrusion": "Zone intrusion",
-    "person_on_ground": "Person on the ground",
-    "crowd_movement": "Crowd movement",
-    "excessive_density": "Excessive density",
-    "fire_start": "Fire start",
-}
+#: Console label of each situation, from its record (config/situations/<id>.py).
+SITUATION_LABELS = {info.id: info.label for info in all_situations()}
 VERDICT_LABELS = {
     "confirmed": "Confirmed",
     "false_alarm": "False alarm",
@@ -103,6 +96,11 @@ _env.filters["when"] = _local_time
 _env.filters["situation"] = lambda s: SITUATION_LABELS.get(s, s)
 _env.filters["verdict"] = lambda v: VERDICT_LABELS.get(v, v)
 _env.filters["pct"] = lambda x: f"{100 * x:.0f} %"
+# What console.js says of each situation (`data-situations` on <body>; the CSP runs no inline
+# script, so data reaches the page's script as an attribute).
+_env.globals["situation_meta"] = {
+    info.id: {"label": info.label, "colour": info.colour} for info in all_situations()
+}
 
 
 def render(

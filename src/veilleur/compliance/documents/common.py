@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from veilleur import __version__
-from veilleur.config.common import SITUATION_IDS
-from veilleur.config.model import SituationsConfig
+from veilleur.config.situations.registry import all_situations, find, situation_ids
 
 if TYPE_CHECKING:
     from veilleur.api.settings import RetentionSettings
@@ -41,19 +40,9 @@ LAW = "loi n° 2023-380 du 19 mai 2023, article 10"
 DECREE = "décret n° 2023-828 du 28 août 2023"
 GDPR = "règlement (UE) 2016/679 (RGPD)"
 
-DECREE_WORDING: dict[str, str] = {
-    "abandoned_object": "présence d'objets abandonnés",
-    "weapon": "présence ou utilisation d'armes (article R. 311-2 du code de la sécurité "
-    "intérieure)",
-    "wrong_way": "non-respect par une personne ou un véhicule du sens de circulation commun",
-    "zone_intrusion": "franchissement ou présence d'une personne ou d'un véhicule dans une "
-    "zone interdite ou sensible",
-    "person_on_ground": "présence d'une personne au sol à la suite d'une chute",
-    "crowd_movement": "mouvement de foule",
-    "excessive_density": "densité trop importante de personnes",
-    "fire_start": "départs de feux",
-}
-"""The eight predetermined events as the decree (art. 3) words them."""
+DECREE_WORDING: dict[str, str] = {info.id: info.decree_wording for info in all_situations()}
+"""The eight predetermined events as the decree (art. 3) words them (from each situation's
+record, config/situations/<id>.py)."""
 
 SERVED_LABELS = {
     "sporting_event": "sporting event",
@@ -69,18 +58,16 @@ class DocumentError(ValueError):
 
 
 def situation_label(situation: str) -> str:
-    """Plain-language wording of a situation: the description of its configuration field."""
-    info = SituationsConfig.model_fields.get(situation)
-    if info is None or not info.description:
-        return situation
-    return info.description.rstrip(".")
+    """Plain-language wording of a situation: its record's description (which is also that of
+    its configuration field)."""
+    info = find(situation)
+    return situation if info is None else info.description.rstrip(".")
 
 
 def situation_rows(situations: list[str]) -> list[dict[str, str]]:
     """id, plain-language label and decree wording of each situation, in the decree's order."""
-    ordered = [s for s in SITUATION_IDS if s in situations] + [
-        s for s in situations if s not in SITUATION_IDS
-    ]
+    known = situation_ids()
+    ordered = [s for s in known if s in situations] + [s for s in situations if s not in known]
     return [
         {"id": s, "label": situation_label(s), "decree": DECREE_WORDING.get(s, "")} for s in ordered
     ]

@@ -29,7 +29,7 @@ from veilleur.compliance.documents.common import (
     software,
     when,
 )
-from veilleur.config.common import SITUATION_IDS
+from veilleur.config.situations.registry import situation_ids
 from veilleur.store.cameras import camera_config
 from veilleur.store.models import Camera
 
@@ -142,7 +142,7 @@ def technical_data(
             "implemented": label["id"] in IMPLEMENTED,
             "limits": known_limits(label["id"]) or "Not analysed by this version.",
         }
-        for label in situation_rows(list(SITUATION_IDS))
+        for label in situation_rows(list(situation_ids()))
     ]
     evaluation = load_evaluation(sources.evaluation)
     eval_rows = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from veilleur.config.common import SituationConfig
+from veilleur.config.situations.registry import SituationInfo
 
 
 class AbandonedObjectConfig(SituationConfig):
@@ -145,3 +146,14 @@ class AbandonedObjectConfig(SituationConfig):
                 f"{self.max_size_image}"
             )
         return self
+
+
+INFO = SituationInfo(
+    id="abandoned_object",
+    config=AbandonedObjectConfig,
+    description="An object left still with nobody near it.",
+    decree_wording="présence d'objets abandonnés",
+    label="Abandoned object",
+    short="abandoned",
+    colour="#8c564b",
+)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from pydantic import Field
 
 from veilleur.config.common import SituationConfig
+from veilleur.config.situations.registry import SituationInfo
 
 
 class CrowdMovementConfig(SituationConfig):
@@ -19,8 +18,6 @@ class CrowdMovementConfig(SituationConfig):
     such as the end of a match) shared by a good part of the people present (one runner is not
     a crowd movement).
     """
-
-    needs_zone: ClassVar[bool] = True
 
     min_duration_s: float = Field(
         default=1.0,
@@ -87,3 +84,15 @@ class CrowdMovementConfig(SituationConfig):
         description="Width in pixels of the grey picture the optical flow is computed on "
         "(320: about 2 ms per frame; larger follows smaller people for more time).",
     )
+
+
+INFO = SituationInfo(
+    id="crowd_movement",
+    config=CrowdMovementConfig,
+    description="A sudden collective change of motion.",
+    decree_wording="mouvement de foule",
+    label="Crowd movement",
+    short="crowd mvt",
+    colour="#2ca02c",
+    needs_zone=True,
+)

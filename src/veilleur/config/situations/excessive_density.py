@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field, field_validator
 
 from veilleur.config.common import SituationConfig
+from veilleur.config.situations.registry import SituationInfo
+
+if TYPE_CHECKING:
+    from veilleur.config.model import CameraConfig
 
 
 class ExcessiveDensityConfig(SituationConfig):
@@ -83,3 +89,25 @@ class ExcessiveDensityConfig(SituationConfig):
         if isinstance(self.max_people, dict):
             return self.max_people.get(zone) if zone is not None else None
         return self.max_people
+
+
+def check_camera(situation: SituationConfig, camera: CameraConfig) -> None:
+    """A limit exists: people per m² needs the camera's ground calibration, otherwise a count."""
+    if camera.calibration is None and getattr(situation, "max_people", None) is None:
+        raise ValueError(
+            "situations.excessive_density is enabled but has no limit: without a "
+            "ground calibration (calibration:) there is no people per m², so give "
+            "max_people: N (people per zone)"
+        )
+
+
+INFO = SituationInfo(
+    id="excessive_density",
+    config=ExcessiveDensityConfig,
+    description="Too many people per m² or per zone.",
+    decree_wording="densité trop importante de personnes",
+    label="Excessive density",
+    short="density",
+    colour="#17becf",
+    camera_check=check_camera,
+)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from pydantic import Field
 
 from veilleur.config.common import SituationConfig
+from veilleur.config.situations.registry import SituationInfo
 
 
 class FireStartConfig(SituationConfig):
     """`fire_start`: flames (flame-coloured light that flickers irregularly in place) or smoke
     (a grey veil spreading over the background) appearing; see docs/situations/fire_start.md.
     """
-
-    needs_zone: ClassVar[bool] = False
 
     min_duration_s: float = Field(
         default=2.0,
@@ -112,3 +109,14 @@ class FireStartConfig(SituationConfig):
         description="A flame region stays in place: one whose centre moves further than this "
         "many times its own size (headlights, their reflections) is rejected.",
     )
+
+
+INFO = SituationInfo(
+    id="fire_start",
+    config=FireStartConfig,
+    description="Flames or smoke appearing.",
+    decree_wording="départs de feux",
+    label="Fire start",
+    short="fire",
+    colour="#e377c2",
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from veilleur.config.common import SituationConfig
+from veilleur.config.situations.registry import SituationInfo
 
 
 class PersonOnGroundConfig(SituationConfig):
@@ -73,3 +74,15 @@ class PersonOnGroundConfig(SituationConfig):
         description="How long a person not seen (missed by both the detector and the pose "
         "model) keeps their posture history before it is forgotten.",
     )
+
+
+INFO = SituationInfo(
+    id="person_on_ground",
+    config=PersonOnGroundConfig,
+    description="A person on the ground after a fall.",
+    decree_wording="présence d'une personne au sol à la suite d'une chute",
+    label="Person on the ground",
+    short="on ground",
+    colour="#ff7f0e",
+    needs_pose=True,
+)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from veilleur.config.common import SituationConfig, Strict
+from veilleur.config.situations.registry import SituationInfo
 
 WeaponKind = Literal["firearm", "knife"]
 
@@ -138,3 +139,16 @@ class WeaponConfig(SituationConfig):
                 f"{self.window_frames}"
             )
         return self
+
+
+INFO = SituationInfo(
+    id="weapon",
+    config=WeaponConfig,
+    description="A weapon held or visible.",
+    decree_wording="présence ou utilisation d'armes (article R. 311-2 du code de la sécurité "
+    "intérieure)",
+    label="Weapon",
+    short="weapon",
+    colour="#d62728",
+    needs_pose=True,
+)

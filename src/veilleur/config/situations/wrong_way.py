@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from veilleur.config.common import ObjectClass, SituationConfig, all_object_classes
+from veilleur.config.situations.registry import SituationInfo
+
+if TYPE_CHECKING:
+    from veilleur.config.model import CameraConfig
 
 
 class WrongWayConfig(SituationConfig):
@@ -53,4 +57,25 @@ class WrongWayConfig(SituationConfig):
         "an old step back or a turn long ago does not add up.",
     )
 
-    needs_zone: ClassVar[bool] = True
+
+def check_camera(situation: SituationConfig, camera: CameraConfig) -> None:
+    """Every zone watched has an allowed direction to go against."""
+    for z in situation.zones:
+        if camera.zones[z].direction is None:
+            raise ValueError(
+                f"situations.wrong_way watches zone '{z}', which has no allowed "
+                f"direction; add direction: [dx, dy] to zones.{z}"
+            )
+
+
+INFO = SituationInfo(
+    id="wrong_way",
+    config=WrongWayConfig,
+    description="Movement against the allowed direction of a zone.",
+    decree_wording="non-respect par une personne ou un véhicule du sens de circulation commun",
+    label="Wrong way",
+    short="wrong way",
+    colour="#9467bd",
+    needs_zone=True,
+    camera_check=check_camera,
+)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from pydantic import Field
 
 from veilleur.config.common import ObjectClass, SituationConfig, all_object_classes
+from veilleur.config.situations.registry import SituationInfo
 
 
 class ZoneIntrusionConfig(SituationConfig):
@@ -18,7 +17,6 @@ class ZoneIntrusionConfig(SituationConfig):
         description="Names of the camera's lines whose crossing raises a signal (no minimum "
         "duration applies to a crossing).",
     )
-    needs_zone: ClassVar[bool] = True
     classes: list[ObjectClass] = Field(
         default_factory=all_object_classes,
         description="What may not enter: 'person', 'vehicle' or both.",
@@ -29,3 +27,16 @@ class ZoneIntrusionConfig(SituationConfig):
         description="A zone counts as emptied only after nobody has been in it for this long; "
         "a short detection gap does not start a new episode.",
     )
+
+
+INFO = SituationInfo(
+    id="zone_intrusion",
+    config=ZoneIntrusionConfig,
+    description="Entry into or presence in a forbidden zone, or crossing of a line.",
+    decree_wording="franchissement ou présence d'une personne ou d'un véhicule dans une zone "
+    "interdite ou sensible",
+    label="Zone intrusion",
+    short="intrusion",
+    colour="#1f77b4",
+    needs_zone=True,
+)

@@ -169,12 +169,12 @@
       if (highlight) setTimeout(function () { card.classList.remove("fresh"); }, 8000);
     }).catch(function () {});
   }
-  const labels = {
-    abandoned_object: "Abandoned object", weapon: "Weapon", wrong_way: "Wrong way",
-    zone_intrusion: "Zone intrusion", person_on_ground: "Person on the ground",
-    crowd_movement: "Crowd movement", excessive_density: "Excessive density",
-    fire_start: "Fire start"
-  };
+  /* Each situation's label and colour, from its record on the server (data-situations on
+     <body>): the console keeps no list of its own. */
+  const situations = JSON.parse(body.dataset.situations || "{}");
+  function label(situation) {
+    return (situations[situation] && situations[situation].label) || situation;
+  }
 
   const liveState = document.getElementById("live-state");
   const storeState = document.getElementById("store-state");
@@ -228,7 +228,7 @@
       state.lastSignal = sig;
       chime();
       bumpBadge();
-      say("New signal: " + (labels[sig.situation] || sig.situation) + " on " + sig.camera +
+      say("New signal: " + label(sig.situation) + " on " + sig.camera +
         (sig.zone ? " (" + sig.zone + ")" : ""));
       if (matches(sig)) insertCard(sig);
     });
@@ -240,7 +240,7 @@
     source.addEventListener("further_event", function (e) {
       const sig = JSON.parse(e.data);
       state.furtherReceived += 1;
-      say((labels[sig.situation] || sig.situation) + " again on " + sig.camera +
+      say(label(sig.situation) + " again on " + sig.camera +
         (sig.zone ? " (" + sig.zone + ")" : "") + ": signal #" + sig.id + " now has " +
         sig.further_count + " further event" + (sig.further_count > 1 ? "s" : ""));
       replaceCard(sig, true);
