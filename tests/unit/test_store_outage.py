@@ -347,3 +347,32 @@ def test_a_really_full_disk(full_disk: Path, tmp_path: Path) -> None:
         assert 999 in frames and rec.failures == 0
     finally:
         engine.dispose()
+
+
+def test_handing_over_again_stores_once(db_session: Any, data_dir: Path) -> None:
+    """A commit may go through while its acknowledgement is lost with the connection: the
+    supervisor then hands the same event over again; it must not be stored twice."""
+    from dataclasses import replace
+
+    from veilleur.runtime.events import AttachedEvent
+    from veilleur.types import FurtherEvent
+
+    store.upsert_camera(db_session, "hall", CameraConfig(source="x.mp4"))
+    ev = event()
+    ev = replace(ev, signal=replace(ev.signal, episode="run1:zone_intrusion:10:1"))
+    first = store.record_signal(db_session, ev, data_dir)
+    again = store.record_signal(db_session, ev, data_dir)
+    assert again.id == first.id
+    assert db_session.scalar(select(func.count(store.SignalRow.id))) == 1
+    assert len(list(data_dir.rglob("*.jpg"))) == 1
+    further = AttachedEvent(
+        FurtherEvent("zone_intrusion", "hall", "door", ev.signal.episode, 3.0, 4.0, 40,
+                     (0.1, 0.2, 0.3, 0.4), 0.7),
+        datetime(2026, 6, 1, 12, 0, 5, tzinfo=UTC),
+    )  # fmt: skip
+    store.attach_further(db_session, further)
+    row = store.attach_further(db_session, further)
+    assert row is not None and row.further_count == 1 and len(row.further_times) == 1
+    other = replace(further, wall_time=datetime(2026, 6, 1, 12, 0, 9, tzinfo=UTC))
+    row = store.attach_further(db_session, other)
+    assert row is not None and row.further_count == 2

@@ -177,7 +177,9 @@ def signal_columns(
 
 def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalRow:
     """Write the signal's snapshot and clip, then commit its row with its journal entry;
-    returns the committed row.
+    returns the committed row. A signal handed over again whose episode is already stored
+    (its first commit went through but its acknowledgement was lost) is not stored twice:
+    the stored row is returned.
 
     An empty snapshot (no blurred image could be made) or a missing clip is simply not stored;
     a picture the media disk has no room for is not either (the journal entry says so) rather
@@ -186,6 +188,20 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
     """
     _check_event(event)
     signal = event.signal
+    if signal.episode:
+        # Handed over again after a commit whose acknowledgement was lost (the database went
+        # away at that moment): the signal is already stored, once.
+        stored = s.scalars(
+            select(SignalRow)
+            .where(
+                SignalRow.camera == signal.camera,
+                SignalRow.situation == signal.situation,
+                SignalRow.episode == signal.episode,
+            )
+            .limit(1)
+        ).first()
+        if stored is not None:
+            return stored
     occurred_at = event.wall_time.astimezone(UTC)
     day = Path(MEDIA_DIR, f"{occurred_at:%Y}", f"{occurred_at:%m}", f"{occurred_at:%d}")
     stem = uuid.uuid4().hex
@@ -257,7 +273,8 @@ def attach_further(
     it belongs to, and commit; a signal is journaled with it (`signal.further_event`).
 
     Returns the updated row, or None when no row has that episode (its signal was refused or
-    could not be stored: the further event is not kept either).
+    could not be stored: the further event is not kept either). The same further event handed
+    over again (after a lost acknowledgement) is attached once.
     """
     further = event.event
     if not further.episode:
@@ -285,8 +302,12 @@ def attach_further(
         s.rollback()
         return None
     occurred_at = event.wall_time.astimezone(UTC)
-    count = (row.further_count or 0) + 1
     times = list(row.further_times or [])
+    entry_key = (round(float(further.end_s), 3), occurred_at.isoformat())
+    if any((t.get("end_s"), t.get("occurred_at")) == entry_key for t in times):
+        s.rollback()  # handed over again after a lost acknowledgement: attached already
+        return row
+    count = (row.further_count or 0) + 1
     if len(times) < MAX_FURTHER_TIMES:
         times.append(
             {
