@@ -29,7 +29,7 @@ from density_count import photos
 
 from veilleur.evaluation.mot import load_mot
 from veilleur.perception.density import PersonCounter, fuse_passes
-from veilleur.perception.detector import build_detector
+from veilleur.perception.factory import build_detector
 
 SHARED = Path(os.environ.get("VEILLEUR_SHARED", "../shared"))
 MODELS = Path(os.environ.get("VEILLEUR_MODELS_DIR", SHARED / "models"))

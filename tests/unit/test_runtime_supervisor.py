@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from veilleur.config import parse_config
+from veilleur.perception.detector import DetectorSpec
 from veilleur.runtime import AttachedEvent, SignalEvent, Supervisor
 from veilleur.runtime.metrics import render
 from veilleur.types import PERSON, Detections
@@ -51,11 +52,11 @@ class BlobDetector:
         )
 
 
-def blob_factory(name: str, **kwargs: Any) -> BlobDetector:
+def blob_factory(spec: DetectorSpec) -> BlobDetector:
     return BlobDetector()
 
 
-def slow_factory(name: str, **kwargs: Any) -> BlobDetector:
+def slow_factory(spec: DetectorSpec) -> BlobDetector:
     return BlobDetector(delay_s=0.5)
 
 
