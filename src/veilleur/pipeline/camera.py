@@ -195,7 +195,7 @@ class CameraPipeline:
             if fresh:
                 crop = self._crop_for(motion.regions, frame.width, frame.height)
         t0 = time.perf_counter()
-        if crop is None or self._scalable is None:  # `_crop_for` crops for such one only
+        if crop is None or self._scalable is None:  # a crop comes with a scalable detector only
             dets = self.detector.detect(frame.image)
             self._last_detect_t = frame.t
         else:
