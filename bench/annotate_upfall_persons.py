@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from veilleur.evaluation.privacy_leak import UPFALL_CLIPS, UPFALL_HELD_ASIDE
-from veilleur.perception.detector import build_detector
+from veilleur.perception.factory import build_detector
 from veilleur.perception.nms import iou_matrix
 from veilleur.sources import open_source
 from veilleur.types import PERSON

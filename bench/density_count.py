@@ -39,7 +39,7 @@ from scipy.optimize import linear_sum_assignment, minimize
 
 from veilleur.evaluation.mot import load_mot
 from veilleur.perception.density import PLATT_YOLOX_NANO, PersonCounter, fuse_passes, platt
-from veilleur.perception.detector import build_detector
+from veilleur.perception.factory import build_detector
 
 SHARED = Path(os.environ.get("VEILLEUR_SHARED", "../shared"))
 MODELS = Path(os.environ.get("VEILLEUR_MODELS_DIR", SHARED / "models"))

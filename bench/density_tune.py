@@ -37,7 +37,8 @@ from density_count import photos
 
 from veilleur.evaluation.mot import load_mot
 from veilleur.perception.density import PersonCounter, cut_by_top, fuse_passes, head_in_view
-from veilleur.perception.detector import Detector, build_detector
+from veilleur.perception.detector import Detector
+from veilleur.perception.factory import build_detector
 
 SHARED = Path(os.environ.get("VEILLEUR_SHARED", "../shared"))
 MODELS = Path(os.environ.get("VEILLEUR_MODELS_DIR", SHARED / "models"))

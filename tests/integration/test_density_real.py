@@ -33,7 +33,7 @@ from veilleur.evaluation.mot import load_mot
 from veilleur.evaluation.pets import PATH
 from veilleur.evaluation.scenarios.crowd import TsaiCamera
 from veilleur.perception.density import PersonCounter, feet, ground_area_m2
-from veilleur.perception.detector import build_detector
+from veilleur.perception.factory import build_detector
 from veilleur.perception.tiling import TiledDetector
 from veilleur.pipeline import CameraPipeline
 from veilleur.scene.geometry import Ground

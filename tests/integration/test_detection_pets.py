@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 from _pets import annotated
 
-from veilleur.perception.detector import Detector, build_detector
+from veilleur.perception.detector import Detector
+from veilleur.perception.factory import build_detector
 from veilleur.perception.nms import iou_matrix
 from veilleur.perception.registry import ModelNotFound
 from veilleur.types import PERSON

@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 
 from veilleur.perception import movenet, nanodet, yolox
-from veilleur.perception.detector import (
-    Detector,
-    best_class,
-    build_detector,
-    class_mask,
-    letterbox,
-    unletterbox,
-)
+from veilleur.perception.detector import Detector
+from veilleur.perception.factory import build_detector
 from veilleur.perception.nms import batched_nms, iou_matrix, nms
+from veilleur.perception.onnx_base import best_class, class_mask, letterbox, unletterbox
 from veilleur.perception.tiling import TiledDetector, tile_windows
 from veilleur.types import Detections
 

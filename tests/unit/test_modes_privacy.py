@@ -91,10 +91,10 @@ def test_veilleur_stats_writes_aggregates_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from veilleur.cli import app
-    from veilleur.perception import detector
+    from veilleur.perception import factory
 
     # The light detector in place of a model file: the pipeline builds it in this process.
-    monkeypatch.setattr(detector, "build_detector", lambda name, **kw: BlobDetector())
+    monkeypatch.setattr(factory, "build_local", lambda spec: BlobDetector())
     clips = tmp_path / "clips"
     clips.mkdir()
     clip = write_clip(clips / "walk.mp4", seconds=3)

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from veilleur.config import parse_config
+from veilleur.perception.detector import DetectorSpec
 from veilleur.pipeline import CameraPipeline
 from veilleur.situations import SituationNotAvailable
-from veilleur.types import Frame
+from veilleur.types import Detections, Frame
 
 
 def test_movenet_fallback_uses_its_own_thresholds_and_persons_only() -> None:
@@ -77,3 +78,47 @@ def test_unknown_camera_is_a_clear_error() -> None:
     site = parse_config({"cameras": {"cam": {"source": "x"}}})
     with pytest.raises(KeyError, match="not in the configuration"):
         CameraPipeline("other", site)
+
+
+class Recording:
+    """A detector factory that records what it is asked for and builds light stand-ins."""
+
+    def __init__(self) -> None:
+        self.specs: list[DetectorSpec] = []
+
+    def __call__(self, spec: DetectorSpec, /) -> Recording.Stub:
+        self.specs.append(spec)
+        return Recording.Stub(spec.name)
+
+    class Stub:
+        classes = ("person",)
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def detect(self, image: np.ndarray) -> Detections:
+            return Detections.empty()
+
+
+def test_the_pipeline_asks_its_factory_for_the_configured_models() -> None:
+    site = parse_config(
+        {
+            "perception": {"detector": "nanodet-m", "tiles": [2, 1], "threads": 2},
+            "cameras": {
+                "cam": {"source": "x", "situations": {"person_on_ground": {"enabled": True}}}
+            },
+        }
+    )
+    factory = Recording()
+    pipe = CameraPipeline("cam", site, detector_factory=factory)
+    detection, pose = factory.specs
+    # The alias is resolved by the registry, and the model's own thresholds apply.
+    assert (detection.name, detection.purpose) == ("nanodet-m-416", "detection")
+    assert (pipe.low_confidence, pipe.confidence) == (0.1, 0.35)
+    assert detection.confidence == pipe.privacy_confidence == 0.05
+    assert detection.classes is not None and 0 in detection.classes
+    assert (detection.tiles, detection.threads, detection.input_size) == ((2, 1), 2, None)
+    # A situation needs postures and NanoDet gives none: the pose model is asked for too.
+    assert (pose.name, pose.purpose) == ("movenet-multipose", "pose")
+    assert pipe.model_name == "nanodet-m-416+movenet-multipose+bytetrack"
+    assert pipe.process(Frame(np.zeros((120, 160, 3), np.uint8), 0.0, 0)) == []

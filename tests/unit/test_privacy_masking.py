@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from veilleur.config import PrivacyConfig, parse_config
 from veilleur.evaluation.privacy_leak import SHARP_CORRELATION, detail_correlation, high_pass
+from veilleur.perception.detector import DetectorSpec
 from veilleur.perception.tracking import ByteTracker
 from veilleur.privacy.masking import PrivacyMasker, apply_privacy
 from veilleur.types import PERSON, Detections
@@ -222,7 +223,7 @@ class BlindDetector:
         return Detections.empty()
 
 
-def blind_factory(name: str, **kwargs: object) -> BlindDetector:
+def blind_factory(spec: DetectorSpec) -> BlindDetector:
     return BlindDetector()
 
 

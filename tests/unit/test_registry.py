@@ -197,6 +197,30 @@ def test_default_detector_name(isolated: Path, monkeypatch: pytest.MonkeyPatch) 
     assert registry.default_detector_name() == "yolox-nano"
 
 
+def test_names_are_resolved_in_the_registry(
+    isolated: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert registry.canonical_name(" NanoDet-M ") == "nanodet-m-416"
+    assert registry.family("nanodet-m-320") == "nanodet"
+    assert registry.detection_defaults("nanodet-m") is registry.MODELS["nanodet-m-416"]
+    assert registry.detection_defaults("auto") is None
+    # Another export of a supported family runs from its explicit file, outside the registry.
+    other = put(isolated / "yolox_s.onnx")
+    assert registry.detector_file("yolox", other) == ("yolox", other)
+    with pytest.raises(ValueError, match="unknown detector 'resnet-9000'"):
+        registry.detector_file("resnet-9000", other)
+    with pytest.raises(ValueError, match="explicit path"):
+        registry.detector_file("yolox")
+    # `auto` without the YOLOX-nano file: the MoveNet fallback, said in the log.
+    with caplog.at_level("WARNING", logger="veilleur.perception.registry"):
+        assert registry.choose_detector("auto") == "movenet-multipose"
+        assert registry.choose_detector("nanodet-m") == "nanodet-m-416"
+    assert [r.getMessage() for r in caplog.records if "falling back" in r.getMessage()] == [
+        "yolox-nano was not found (see `veilleur models list`): falling back to "
+        "movenet-multipose, which finds persons only"
+    ]
+
+
 def test_pinned_hashes_match_shared_models(shared_models: Path) -> None:
     for name in ("yolox-nano", "nanodet-m-320", "nanodet-m-416"):
         hit = registry.resolve(name, shared_models)

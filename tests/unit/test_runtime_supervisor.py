@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from veilleur.config import parse_config
+from veilleur.perception.detector import DetectorSpec
 from veilleur.runtime import AttachedEvent, SignalEvent, Supervisor
 from veilleur.runtime.metrics import render
 from veilleur.types import PERSON, Detections
@@ -51,11 +52,11 @@ class BlobDetector:
         )
 
 
-def blob_factory(name: str, **kwargs: Any) -> BlobDetector:
+def blob_factory(spec: DetectorSpec) -> BlobDetector:
     return BlobDetector()
 
 
-def slow_factory(name: str, **kwargs: Any) -> BlobDetector:
+def slow_factory(spec: DetectorSpec) -> BlobDetector:
     return BlobDetector(delay_s=0.5)
 
 
@@ -469,3 +470,29 @@ def test_further_events_reach_on_further_after_their_signal(
     assert {f.event.episode for f in further} == {episode}
     assert all(f.event.zone == "right" and f.wall_time.tzinfo is not None for f in further)
     assert further[0].wall_time >= signals[0].wall_time
+
+
+def test_pooled_factory_pools_the_detector_and_builds_the_pose_model_here() -> None:
+    from veilleur.runtime.pool import PooledFactory
+
+    class Client:
+        def __init__(self) -> None:
+            self.built: list[DetectorSpec] = []
+
+        def build(self, spec: DetectorSpec) -> BlobDetector:
+            self.built.append(spec)
+            return BlobDetector()
+
+    here: list[DetectorSpec] = []
+
+    def local(spec: DetectorSpec) -> BlobDetector:
+        here.append(spec)
+        return BlobDetector()
+
+    client = Client()
+    factory = PooledFactory(client, local=local)  # type: ignore[arg-type]
+    detection = DetectorSpec("yolox-nano", classes=(0, 2))
+    pose = DetectorSpec("movenet-multipose", purpose="pose")
+    factory(detection)
+    factory(pose)
+    assert (client.built, here) == ([detection], [pose])

@@ -29,6 +29,8 @@ import av
 import cv2
 import numpy as np
 
+from veilleur.perception.detector import DetectorFactory
+
 #: Above this correlation of fine detail, a person is left sharp.
 SHARP_CORRELATION = 0.5
 #: Persons smaller than this (pixels tall, in the original frame) are not measured.
@@ -180,13 +182,15 @@ def audit_video(
     max_frames: int | None = None,
     label: str = "",
     cost: AuditCost | None = None,
+    detector_factory: DetectorFactory | None = None,
 ) -> None:
     """Run `camera` of `site` through a real `CameraWorker` and measure what it sends.
 
     `truth(index)` gives the person boxes (pixels) of a source frame, or None when that frame
     is not annotated. Every `every`-th analysed frame the live picture and a snapshot (a signal
     emitted on it) are measured; every `clip_every`-th, the clip too (every frame of it).
-    Signals the situations raise by themselves are measured as well."""
+    Signals the situations raise by themselves are measured as well. `detector_factory`
+    builds the camera's detectors (default: local ones)."""
     from veilleur.pipeline import CameraPipeline
     from veilleur.privacy.masking import apply_privacy
     from veilleur.runtime.worker import CameraWorker, WorkerSpec
@@ -200,7 +204,7 @@ def audit_video(
     )  # fmt: skip
     events = _Events()
     worker = CameraWorker(spec, _NoControl(), events, stop=None)  # type: ignore[arg-type]
-    worker.pipeline = CameraPipeline(camera, site)
+    worker.pipeline = CameraPipeline(camera, site, detector_factory=detector_factory)
     masker = worker.masker
     update = masker.update
     if cost is not None:

@@ -10,11 +10,14 @@ from pathlib import Path
 
 from veilleur.evaluation.metrics import ClipOutcome
 from veilleur.evaluation.truth import Clip, TruthFile, expand
+from veilleur.perception.detector import DetectorFactory
 
 
-def analyse_clip(clip: Clip, base: Path) -> ClipOutcome:
+def analyse_clip(
+    clip: Clip, base: Path, detector_factory: DetectorFactory | None = None
+) -> ClipOutcome:
     """Analyse one clip with its configuration; a clip that cannot be analysed is reported with
-    its error, never dropped."""
+    its error, never dropped. `detector_factory` builds the detectors (default: local ones)."""
     from veilleur.config import load_config
     from veilleur.pipeline import CameraPipeline
     from veilleur.sources import open_source
@@ -28,7 +31,7 @@ def analyse_clip(clip: Clip, base: Path) -> ClipOutcome:
         cam = site.cameras[camera]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pipe = CameraPipeline(camera, site)
+            pipe = CameraPipeline(camera, site, detector_factory=detector_factory)
         signals = []
         further = []
         last_t = 0.0
@@ -46,7 +49,7 @@ def analyse_clip(clip: Clip, base: Path) -> ClipOutcome:
         return ClipOutcome(clip.name, 0.0, clip.synthetic, [], [], clip.expected, error=str(exc))
 
 
-def _analyse(args: tuple[Clip, Path]) -> ClipOutcome:
+def _analyse(args: tuple[Clip, Path, DetectorFactory | None]) -> ClipOutcome:
     return analyse_clip(*args)
 
 
@@ -54,9 +57,13 @@ def run(
     truths: Iterable[tuple[TruthFile, Path]],
     jobs: int | None = None,
     on_done: Callable[[ClipOutcome], None] | None = None,
+    detector_factory: DetectorFactory | None = None,
 ) -> list[ClipOutcome]:
-    """Analyse every clip (in `jobs` processes) and match its signals to its truth."""
-    work = [(clip, base) for truth, base in truths for clip in truth.clips]
+    """Analyse every clip (in `jobs` processes) and match its signals to its truth.
+
+    `detector_factory` builds each clip's detectors (default: local ones); with several
+    `jobs` it must be picklable (a module-level function)."""
+    work = [(clip, base, detector_factory) for truth, base in truths for clip in truth.clips]
     jobs = jobs or os.cpu_count() or 1
     outcomes: list[ClipOutcome] = []
     if jobs == 1:
@@ -73,5 +80,5 @@ def run(
                 outcomes.append(outcome)
                 if on_done:
                     on_done(outcome)
-    order = {clip.name: i for i, (clip, _) in enumerate(work)}
+    order = {clip.name: i for i, (clip, _, _) in enumerate(work)}
     return sorted(outcomes, key=lambda o: order[o.clip])

@@ -21,16 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from veilleur.perception.detector import (
-    best_class,
-    class_mask,
-    finish,
-    fixed_input_size,
-    letterbox,
-    onnx_session,
-    unletterbox,
-)
-from veilleur.types import COCO_CLASSES, Detections
+from veilleur.perception.onnx_base import OnnxDetector, best_class, letterbox
+from veilleur.types import COCO_CLASSES
 
 STRIDES: tuple[int, ...] = (8, 16, 32)
 REG_MAX = 7
@@ -90,7 +82,7 @@ def decode(
     )
 
 
-class NanoDetDetector:
+class NanoDetDetector(OnnxDetector):
     """NanoDet-m on onnxruntime; `detect` returns boxes in the source image's pixels."""
 
     def __init__(
@@ -106,13 +98,12 @@ class NanoDetDetector:
         providers: list[str] | None = None,
         class_names: tuple[str, ...] = COCO_CLASSES,
     ) -> None:
-        self.name = name
-        self.classes = class_names
-        self.confidence = confidence
-        self.nms_iou = nms_iou
-        self.session = onnx_session(path, threads=threads, providers=providers)
-        self.input_name = self.session.get_inputs()[0].name
-        self.input_size = fixed_input_size(self.session, input_size, 416)
+        # The exports' input is fixed (a reshape inside the graph): no relaxed session.
+        super().__init__(
+            path, name=name, input_size=input_size, default_input_size=416,
+            confidence=confidence, nms_iou=nms_iou, classes=classes, threads=threads,
+            providers=providers, class_names=class_names,
+        )  # fmt: skip
         # Outputs are looked up by name so that their order in the file does not matter.
         names = {o.name for o in self.session.get_outputs()}
         self.cls_names = [f"cls_pred_stride_{s}" for s in STRIDES]
@@ -120,16 +111,17 @@ class NanoDetDetector:
         missing = sorted(set(self.cls_names + self.dis_names) - names)
         if missing:
             raise ValueError(f"{path}: not a NanoDet-m export, missing outputs {missing}")
-        self.mask = class_mask(len(class_names), classes)
         self.centers = make_centers(self.input_size)
 
-    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+    def preprocess(self, image: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, float]:
         """BGR image → (1, 3, S, S) normalised tensor and the letterbox scale."""
+        if scale is not None:
+            raise ValueError("NanoDet has a fixed input: it cannot run at another scale")
         size = self.input_size
         # Pad with black (0), as NanoDet's own demos do; it normalises to a constant anyway.
-        canvas, scale, _ = letterbox(image, (size, size), pad_value=0)
+        canvas, used, _ = letterbox(image, (size, size), pad_value=0)
         x = (canvas.astype(np.float32) - MEAN) / STD
-        return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), scale
+        return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), used
 
     def raw(self, tensor: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Raw per-stride class scores (N, C) and distance logits (N, 32)."""
@@ -137,13 +129,6 @@ class NanoDetDetector:
         k = len(STRIDES)
         return [o[0] for o in out[:k]], [o[0] for o in out[k:]]
 
-    def detect(self, image: np.ndarray) -> Detections:
-        tensor, scale = self.preprocess(image)
+    def infer(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cls_preds, dis_preds = self.raw(tensor)
-        xyxy, score, cls = decode(
-            cls_preds, dis_preds, self.centers, STRIDES, self.confidence, self.mask
-        )
-        if len(xyxy) == 0:
-            return Detections.empty()
-        xyxy = unletterbox(xyxy, scale, (0, 0), image.shape)
-        return finish(xyxy, score, cls, self.nms_iou)
+        return decode(cls_preds, dis_preds, self.centers, STRIDES, self.confidence, self.mask)

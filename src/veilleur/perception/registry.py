@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import tempfile
 import urllib.request
@@ -40,6 +41,8 @@ from typing import IO, Literal
 from veilleur.types import COCO_CLASSES
 
 Kind = Literal["detector", "pose"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -159,14 +162,52 @@ class ModelDownloadError(OSError):
     """A model could not be downloaded."""
 
 
-def get_spec(name: str) -> ModelSpec:
+ALIASES: dict[str, str] = {"nanodet-m": "nanodet-m-416"}
+"""Other names accepted for a registered model."""
+
+FAMILIES: tuple[str, ...] = ("yolox", "nanodet", "movenet")
+"""Backends, named by the first part of a model name (`yolox-nano` → `yolox`)."""
+
+#: Families whose other exports (same output layout) run with an explicit file.
+_OPEN_FAMILIES = ("yolox", "nanodet")
+
+
+def canonical_name(name: str) -> str:
+    """The registry's name for `name`: trimmed, lower case, aliases replaced
+    (`nanodet-m` → `nanodet-m-416`). Unknown names come back normalised, not rejected."""
     key = name.strip().lower()
-    if key == "nanodet-m":
-        key = "nanodet-m-416"
+    return ALIASES.get(key, key)
+
+
+def family(name: str) -> str:
+    """The backend family of a model name (`nanodet-m-320` → `nanodet`)."""
+    return canonical_name(name).split("-")[0]
+
+
+def get_spec(name: str) -> ModelSpec:
     try:
-        return MODELS[key]
+        return MODELS[canonical_name(name)]
     except KeyError:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
+
+
+def detector_file(name: str, path: str | Path | None = None) -> tuple[str, Path]:
+    """The canonical name and the model file of a detector.
+
+    A registered model resolves like `resolve`; `yolox` or `nanodet` (any name of those
+    families outside the registry) needs an explicit `path`, for another export of the same
+    family (for example a YOLOX-s ONNX with the same output layout).
+    """
+    key = canonical_name(name)
+    if key in MODELS:
+        return key, resolve(key, path).path
+    if family(key) in _OPEN_FAMILIES and path is not None:
+        return key, Path(path)
+    known = ", ".join([*MODELS, *ALIASES])
+    raise ValueError(
+        f"unknown detector {name!r}; known: {known} "
+        "(or 'yolox'/'nanodet' with an explicit path to another export)"
+    )
 
 
 def env_var(name: str) -> str:
@@ -343,7 +384,7 @@ def verify(target: str | Path, *, name: str | None = None) -> tuple[bool, str]:
     `target` is a model name (resolved as above) or a file path; a path is checked against
     `name`'s hash when given, else against every pinned hash.
     """
-    if isinstance(target, str) and target.strip().lower() in (*MODELS, "nanodet-m"):
+    if isinstance(target, str) and canonical_name(target) in MODELS:
         resolved = resolve(target)
         actual = sha256_file(resolved.path)
         return actual == resolved.spec.sha256, actual
@@ -402,6 +443,28 @@ def default_detector_name() -> str:
     """The person detector used when none is configured: YOLOX-nano when its file resolves,
     otherwise MoveNet MultiPose (shipped inside an installed package: works offline)."""
     return "yolox-nano" if find("yolox-nano") is not None else "movenet-multipose"
+
+
+def choose_detector(configured: str) -> str:
+    """The detector to run for a configured `perception.detector`: `auto` becomes the default
+    (`default_detector_name`, with a warning when that is the MoveNet fallback: persons only,
+    no vehicles or objects); any other name comes back canonical (`canonical_name`)."""
+    if configured.strip().lower() != "auto":
+        return canonical_name(configured)
+    name = default_detector_name()
+    if name != "yolox-nano":
+        log.warning(
+            "yolox-nano was not found (see `veilleur models list`): falling back to %s, "
+            "which finds persons only",
+            name,
+        )
+    return name
+
+
+def detection_defaults(name: str) -> ModelSpec | None:
+    """The registered model behind a detector name (its thresholds, input size and classes),
+    or None for an export outside the registry or a detector passed in by the caller."""
+    return MODELS.get(canonical_name(name))
 
 
 def iter_status() -> Iterator[tuple[ModelSpec, ResolvedModel | None]]:

@@ -19,16 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from veilleur.perception.detector import (
-    best_class,
-    class_mask,
-    finish,
-    fixed_input_size,
-    flexible_session,
-    letterbox,
-    unletterbox,
-)
-from veilleur.types import COCO_CLASSES, Detections
+from veilleur.perception.onnx_base import OnnxDetector, best_class, letterbox
+from veilleur.types import COCO_CLASSES
 
 STRIDES: tuple[int, ...] = (8, 16, 32)
 PAD_VALUE = 114
@@ -76,7 +68,7 @@ def decode(
     return xyxy, score, cls
 
 
-class YoloxDetector:
+class YoloxDetector(OnnxDetector):
     """YOLOX on onnxruntime; `detect` returns boxes in the source image's pixels."""
 
     def __init__(
@@ -93,25 +85,15 @@ class YoloxDetector:
         class_names: tuple[str, ...] = COCO_CLASSES,
         aspect_fit: bool = True,
     ) -> None:
-        self.name = name
-        self.classes = class_names
-        self.confidence = confidence
-        self.nms_iou = nms_iou
-        self.session, self.flexible = flexible_session(
-            path, threads=threads, providers=providers, probe_shape=(1, 3, 320, 416)
-        )
-        self.input_name = self.session.get_inputs()[0].name
-        if self.flexible:
-            self.input_size = input_size or 416
-            if self.input_size % 32:
-                raise ValueError(f"input_size must be a multiple of 32, got {self.input_size}")
-        else:
-            self.input_size = fixed_input_size(self.session, input_size, 416)
+        super().__init__(
+            path, name=name, input_size=input_size, default_input_size=416,
+            confidence=confidence, nms_iou=nms_iou, classes=classes, threads=threads,
+            providers=providers, class_names=class_names, probe_shape=(1, 3, 320, 416),
+        )  # fmt: skip
         self.aspect_fit = aspect_fit and self.flexible
         n_out = self.session.get_outputs()[0].shape[-1]
         if isinstance(n_out, int) and n_out != 5 + len(class_names):
             raise ValueError(f"{path}: output has {n_out} columns, expected {5 + len(class_names)}")
-        self.mask = class_mask(len(class_names), classes)
         # Grids depend only on the input shape: computed once per shape, not per frame.
         self._grids: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.grid, self.strides = self.grid_for((self.input_size, self.input_size))
@@ -149,13 +131,6 @@ class YoloxDetector:
         out = self.session.run(None, {self.input_name: tensor})[0]
         return np.asarray(out[0], dtype=np.float32)
 
-    def detect(self, image: np.ndarray, scale: float | None = None) -> Detections:
-        """Detections in `image`'s pixels. `scale` resizes the image by that factor instead of
-        fitting its long side to `input_size` (for a crop seen at its full frame's scale)."""
-        tensor, used = self.preprocess(image, scale)
+    def infer(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         grid, strides = self.grid_for((tensor.shape[2], tensor.shape[3]))
-        xyxy, score, cls = decode(self.raw(tensor), grid, strides, self.confidence, self.mask)
-        if len(xyxy) == 0:
-            return Detections.empty()
-        xyxy = unletterbox(xyxy, used, (0, 0), image.shape)
-        return finish(xyxy, score, cls, self.nms_iou)
+        return decode(self.raw(tensor), grid, strides, self.confidence, self.mask)

@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from veilleur.config.model import SiteConfig
+from veilleur.perception import factory, registry
+from veilleur.perception.detector import (
+    Detector,
+    DetectorFactory,
+    ScalableDetector,
+    gives_pose,
+    is_scalable,
+)
+from veilleur.perception.factory import detector_spec
 from veilleur.perception.motion import MotionDetector
 from veilleur.perception.tracking import ByteTracker
 from veilleur.scene.state import Scene
@@ -50,11 +59,16 @@ class CameraPipeline:
         self,
         camera: str,
         site: SiteConfig,
-        detector: object | None = None,
+        detector: Detector | None = None,
         *,
-        pose: object | None = None,
+        pose: Detector | None = None,
         analysis_fps: float | None = None,
+        detector_factory: DetectorFactory | None = None,
     ) -> None:
+        """`detector` and `pose` replace the configured models (tests, benchmarks); otherwise
+        they are built by `detector_factory` from the configuration (default:
+        `perception.factory.build_local`, in this process; the runtime passes one that hands
+        out the detector pool's)."""
         if camera not in site.cameras:
             known = ", ".join(site.cameras)
             raise KeyError(f"camera '{camera}' is not in the configuration (cameras: {known})")
@@ -65,13 +79,14 @@ class CameraPipeline:
         classes = {PERSON, *VEHICLE_CLASSES}
         for cls, _ in chosen:
             classes |= cls.required_classes
-        from veilleur.perception import registry
+        # Looked up here rather than bound as the default argument, so that a test can
+        # replace the local factory for code that builds its pipeline itself (the CLI).
+        build = detector_factory if detector_factory is not None else factory.build_local
 
-        name = self.perception.detector
-        if name == "auto":
-            name = registry.default_detector_name() if detector is None else ""
-        spec = registry.MODELS.get("nanodet-m-416" if name == "nanodet-m" else name)
-        low, conf, high = spec.thresholds if spec else (0.1, 0.3, 0.6)
+        configured = self.perception.detector
+        name = registry.choose_detector(configured) if detector is None else configured
+        model = registry.detection_defaults(name)
+        low, conf, high = model.thresholds if model else (0.1, 0.3, 0.6)
         tracking = site.tracking
         self.confidence = self.perception.confidence or conf
         self.low_confidence = min(tracking.low_confidence or low, self.confidence)
@@ -81,41 +96,42 @@ class CameraPipeline:
         self.privacy_confidence = min(privacy, self.low_confidence)
         high_confidence = tracking.high_confidence or high
         if detector is None:
-            from veilleur.perception.detector import build_detector
-
             input_size = self.perception.input_size
-            if input_size is None and spec is not None:
-                input_size = spec.detection_input_size
-            if spec is not None:
+            if input_size is None and model is not None:
+                input_size = model.detection_input_size
+            if model is not None:
                 # A person-only model (the MoveNet fallback) sees no vehicle or bag: ask it
                 # only for what it knows; situations then see persons only.
-                classes = {c for c in classes if c < len(spec.classes)}
-            detector = build_detector(
-                name,
-                path=self.perception.model_path,
-                # Low-score boxes feed the tracker's second stage (and the lowest privacy
-                # masking only); situations see only the rest.
-                confidence=self.privacy_confidence,
-                input_size=input_size,
-                classes=sorted(classes),
-                tiles=self.perception.tiles,
-                threads=self.perception.threads,
+                classes = {c for c in classes if c < len(model.classes)}
+            detector = build(
+                detector_spec(
+                    name,
+                    path=self.perception.model_path,
+                    # Low-score boxes feed the tracker's second stage (and the lowest privacy
+                    # masking only); situations see only the rest.
+                    confidence=self.privacy_confidence,
+                    input_size=input_size,
+                    classes=sorted(classes),
+                    tiles=self.perception.tiles,
+                    threads=self.perception.threads,
+                )
             )
-        self.detector = detector
-        self.pose: object | None = None
+        self.detector: Detector = detector
+        self._scalable: ScalableDetector | None = detector if is_scalable(detector) else None
+        """The detector again when it can run on a crop around motion, else None."""
+        self.pose: Detector | None = None
         models = [getattr(detector, "name", type(detector).__name__)]
         if pose is not None:
             self.pose = pose
-        elif any(cls.needs_pose for cls, _ in chosen) and not getattr(
-            detector, "gives_pose", False
-        ):
-            from veilleur.perception.detector import build_detector
-
-            self.pose = build_detector(
-                "movenet-multipose",
-                confidence=self.perception.pose_confidence,
-                input_size=self.perception.pose_input_size,
-                threads=self.perception.threads,
+        elif any(cls.needs_pose for cls, _ in chosen) and not gives_pose(detector):
+            self.pose = build(
+                detector_spec(
+                    "movenet-multipose",
+                    confidence=self.perception.pose_confidence,
+                    input_size=self.perception.pose_input_size,
+                    threads=self.perception.threads,
+                    purpose="pose",
+                )
             )
         if self.pose is not None:
             models.append(getattr(self.pose, "name", type(self.pose).__name__))
@@ -146,7 +162,7 @@ class CameraPipeline:
     def _crop_for(self, regions: np.ndarray, width: int, height: int) -> np.ndarray | None:
         """The part of the frame worth re-detecting: all moving regions with a margin, or None
         when that is most of the frame anyway (or the detector cannot run on a crop)."""
-        if not getattr(self.detector, "flexible", False) or len(regions) == 0:
+        if self._scalable is None or len(regions) == 0:
             return None
         x1, y1 = regions[:, 0].min(), regions[:, 1].min()
         x2, y2 = regions[:, 2].max(), regions[:, 3].max()
@@ -179,22 +195,22 @@ class CameraPipeline:
             if fresh:
                 crop = self._crop_for(motion.regions, frame.width, frame.height)
         t0 = time.perf_counter()
-        if crop is None:
-            dets: Detections = self.detector.detect(frame.image)  # type: ignore[attr-defined]
+        if crop is None or self._scalable is None:  # a crop comes with a scalable detector only
+            dets = self.detector.detect(frame.image)
             self._last_detect_t = frame.t
         else:
-            dets = self._detect_in(frame, crop)
+            dets = self._detect_in(self._scalable, frame, crop)
             clock.detector_cropped += 1
         clock.add("detection", time.perf_counter() - t0)
         clock.detector_runs += 1
         self._last_detections = dets
         return dets
 
-    def _detect_in(self, frame: Frame, crop: np.ndarray) -> Detections:
+    def _detect_in(self, detector: ScalableDetector, frame: Frame, crop: np.ndarray) -> Detections:
         """Detect inside `crop` at the full frame's scale; keep what was seen outside it."""
         x1, y1, x2, y2 = (int(v) for v in crop)
-        scale = self.detector.input_size / max(frame.width, frame.height)  # type: ignore[attr-defined]
-        inside = self.detector.detect(frame.image[y1:y2, x1:x2], scale=scale)  # type: ignore[attr-defined]
+        scale = detector.input_size / max(frame.width, frame.height)
+        inside = detector.detect(frame.image[y1:y2, x1:x2], scale=scale)
         inside.xyxy += np.array([x1, y1, x1, y1], dtype=np.float32)
         last = self._last_detections
         b = last.xyxy
@@ -212,7 +228,7 @@ class CameraPipeline:
         if self.pose is not None:
             if clock.detector_runs != runs:  # the scene changed: look at postures again
                 t0 = time.perf_counter()
-                self._poses = self.pose.detect(frame.image)  # type: ignore[attr-defined]
+                self._poses = self.pose.detect(frame.image)
                 clock.add("pose", time.perf_counter() - t0)
             poses = self._poses
         elif dets.keypoints is not None:

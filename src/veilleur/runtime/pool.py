@@ -7,9 +7,9 @@ Each camera has at most one request in flight, so serving the ready connections 
 fair, and the number of them waiting is the pool's queue depth.
 
 In the worker, `PooledDetector` has the interface the pipeline uses (`detect(image, scale=)`,
-`name`, `flexible`, `input_size`, `gives_pose`) and `pooled_detector_builds` makes the
-pipeline's own detector construction go to the pool, so a camera is configured exactly as
-when it runs alone.
+`name`, `flexible`, `input_size`, `gives_pose`), and `PooledFactory` is the `DetectorFactory`
+handed to the camera's pipeline: the pipeline describes its detector (`DetectorSpec`) exactly
+as when it runs alone, and the pool builds it (once per distinct spec) instead of the camera.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
 from multiprocessing import shared_memory
 from multiprocessing.connection import Client, Connection, Listener, wait
 from multiprocessing.synchronize import Event
@@ -28,6 +27,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from veilleur.perception.detector import Detector, DetectorFactory, DetectorSpec, is_scalable
+from veilleur.perception.factory import build_local
 from veilleur.types import Detections
 
 log = logging.getLogger(__name__)
@@ -65,12 +66,9 @@ class Outbox:
             self._conn.close()
 
 
-DetectorFactory = Callable[..., Any]
-"""`(name, **kwargs) -> detector`, like `veilleur.perception.detector.build_detector`."""
-
-
-def detector_key(name: str, kwargs: dict[str, Any]) -> str:
-    return repr((name, sorted(kwargs.items())))
+def detector_key(spec: DetectorSpec) -> str:
+    """The pool's name for a detector: equal specs share one detector."""
+    return repr(spec)
 
 
 # ------------------------------------------------------------------------------------- pool
@@ -100,9 +98,7 @@ def pool_main(
 
     cv2.setNumThreads(1)
     if factory is None:
-        from veilleur.perception.detector import build_detector
-
-        factory = build_detector
+        factory = build_local
     with contextlib.suppress(FileNotFoundError):
         os.unlink(address)  # left by a pool process that was killed
     listener = Listener(address, family="AF_UNIX", authkey=authkey)
@@ -123,7 +119,7 @@ def pool_main(
                 conns.append(conn)
 
     threading.Thread(target=accept, name="pool-accept", daemon=True).start()
-    detectors: dict[str, Any] = {}
+    detectors: dict[str, Detector] = {}
     served = 0
     infer_s = 0.0
     depth_sum = 0
@@ -148,10 +144,10 @@ def pool_main(
         kind = msg[0]
         try:
             if kind == "build":
-                _, name, kwargs = msg
-                key = detector_key(name, kwargs)
+                _, spec = msg
+                key = detector_key(spec)
                 if key not in detectors:
-                    detectors[key] = factory(name, **kwargs)
+                    detectors[key] = factory(spec)
                 conn.send(("built", key, _describe(detectors[key])))
                 return 0.0
             if kind == "detect":
@@ -165,7 +161,12 @@ def pool_main(
                 image = np.ndarray(shape, dtype=np.uint8, buffer=shm.buf)
                 det = detectors[key]
                 t0 = time.perf_counter()
-                dets = det.detect(image) if scale is None else det.detect(image, scale=scale)
+                if scale is None:
+                    dets = det.detect(image)
+                elif is_scalable(det):
+                    dets = det.detect(image, scale=scale)
+                else:
+                    raise ValueError(f"{det.name} cannot run on a crop at another scale")
                 dt = time.perf_counter() - t0
                 del image  # the block cannot be closed while a view of it exists
                 conn.send(("dets", dets.xyxy, dets.confidence, dets.class_id, dets.keypoints, dt))
@@ -215,7 +216,7 @@ def pool_main(
             remove_orphaned_socket(address)
 
 
-def _describe(detector: Any) -> dict[str, Any]:
+def _describe(detector: Detector) -> dict[str, Any]:
     """What the pipeline reads of a detector besides `detect`."""
     size = getattr(detector, "input_size", None)
     return {
@@ -239,7 +240,7 @@ class PoolClient:
         self.timeout_s = timeout_s
         self._conn: Connection | None = None
         self._shm: shared_memory.SharedMemory | None = None
-        self._builds: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._builds: dict[str, DetectorSpec] = {}
         self.requests = 0
         self.request_s = 0.0
         """Wall time of the detect requests: queueing in the pool and inference."""
@@ -264,8 +265,8 @@ class PoolClient:
                     raise PoolUnavailable(f"the detector pool is not reachable ({exc})") from None
             self._conn = conn
             try:
-                for name, kwargs in self._builds.values():  # a restarted pool knows nothing yet
-                    self._call(("build", name, kwargs), timeout_s=120.0)
+                for spec in self._builds.values():  # a restarted pool knows nothing yet
+                    self._call(("build", spec), timeout_s=120.0)
             except BaseException:
                 self._disconnect()
                 raise
@@ -294,12 +295,12 @@ class PoolClient:
             raise RuntimeError(f"detector pool: {reply[1]}")
         return reply
 
-    def build(self, name: str, kwargs: dict[str, Any]) -> PooledDetector:
+    def build(self, spec: DetectorSpec) -> PooledDetector:
         """Have the pool build (or reuse) this detector; returns its stand-in."""
         self._connection()
         # Loading a model takes a while, and the pool may be loading another camera's.
-        _, key, described = self._call(("build", name, kwargs), timeout_s=120.0)
-        self._builds[key] = (name, kwargs)
+        _, key, described = self._call(("build", spec), timeout_s=120.0)
+        self._builds[key] = spec
         return PooledDetector(self, key, described)
 
     def detect(self, key: str, image: np.ndarray, scale: float | None) -> Detections:
@@ -354,28 +355,15 @@ class PooledDetector:
         return self.client.detect(self.key, image, scale)
 
 
-@contextlib.contextmanager
-def pooled_detector_builds(client: PoolClient) -> Iterator[None]:
-    """While active, the first detector built in this process is the pool's; later ones (the
-    pose model, which only this camera needs) are built here as usual.
+class PooledFactory:
+    """The `DetectorFactory` of a camera process: its detector is the pool's; its pose model
+    (`purpose="pose"`, which only this camera needs) is built here by `local`."""
 
-    `CameraPipeline` builds its detector first, then its pose model if a situation needs one;
-    routing its own construction keeps every threshold and size exactly as configured.
-    """
-    from veilleur.perception import detector as module
+    def __init__(self, client: PoolClient, local: DetectorFactory = build_local) -> None:
+        self.client = client
+        self.local = local
 
-    real = module.build_detector
-    calls = 0
-
-    def build(name: str, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            return client.build(name, kwargs)
-        return real(name, **kwargs)
-
-    module.build_detector = build
-    try:
-        yield
-    finally:
-        module.build_detector = real
+    def __call__(self, spec: DetectorSpec, /) -> Detector:
+        if spec.purpose == "detection":
+            return self.client.build(spec)
+        return self.local(spec)

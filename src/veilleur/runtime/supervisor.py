@@ -38,9 +38,10 @@ from typing import Any
 
 from veilleur.config.common import SITUATION_IDS
 from veilleur.config.model import CameraConfig, SiteConfig
+from veilleur.perception.detector import DetectorFactory
 from veilleur.runtime import lifetime, metrics
 from veilleur.runtime.events import AttachedEvent, CameraStatus, SignalEvent, StoreUnavailable
-from veilleur.runtime.pool import DetectorFactory, pool_main
+from veilleur.runtime.pool import pool_main
 from veilleur.runtime.worker import EXIT_DONE, WorkerSpec, camera_main
 from veilleur.scene.statistics import DEFAULT_BUCKET_S, StatisticRow
 
@@ -113,12 +114,13 @@ class Supervisor:
 
     `workers` is the number of detector pool processes (default 1: on a small machine one
     process running the detector back to back uses a core best); cameras are spread over them.
-    `detector_factory` replaces `build_detector` in the pool (it must be picklable, e.g. a
-    module-level function): tests use a light detector. `stall_s` is how long a camera may
-    make no progress before its process is restarted. `on_statistics` receives the rows of
-    each closed time bucket (`statistics_bucket_s`) of cameras in the statistics mode, and of
-    the bucket in progress when such a camera stops. `on_further` receives the further events
-    attached to a signal's episode during its cool-down, after that signal.
+    `detector_factory` is the pool's `DetectorFactory` (default `build_local`; it must be
+    picklable, e.g. a module-level function): tests use a light detector. `stall_s` is how
+    long a camera may make no progress before its process is restarted. `on_statistics`
+    receives the rows of each closed time bucket (`statistics_bucket_s`) of cameras in the
+    statistics mode, and of the bucket in progress when such a camera stops. `on_further`
+    receives the further events attached to a signal's episode during its cool-down, after
+    that signal.
     """
 
     def __init__(

@@ -42,9 +42,9 @@ from veilleur.runtime.media import clip_mp4, draw_signal, jpeg
 from veilleur.runtime.pool import (
     Outbox,
     PoolClient,
+    PooledFactory,
     PoolUnavailable,
     PutQueue,
-    pooled_detector_builds,
 )
 from veilleur.scene.statistics import StatisticsAggregator, statistics_site
 from veilleur.types import Frame, FurtherEvent, Signal
@@ -365,8 +365,9 @@ class CameraWorker:
                 self.aggregator = StatisticsAggregator(
                     self.camera, self.config, self.spec.statistics_bucket_s
                 )
-            with pooled_detector_builds(self.client):
-                self.pipeline = CameraPipeline(self.camera, site)
+            self.pipeline = CameraPipeline(
+                self.camera, site, detector_factory=PooledFactory(self.client)
+            )
         except Exception as exc:
             self.set_state("failed", f"cannot start: {type(exc).__name__}: {exc}")
             return EXIT_CANNOT_START

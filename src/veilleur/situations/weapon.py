@@ -28,9 +28,10 @@ import numpy as np
 
 from veilleur.config.situations import WeaponConfig
 from veilleur.config.situations.weapon import ExtraWeaponModel
+from veilleur.perception.detector import Detector
 from veilleur.scene.state import Scene, TrackState
 from veilleur.situations.base import Situation, SituationContext
-from veilleur.types import PERSON, Detections, Signal
+from veilleur.types import PERSON, Signal
 
 KNIFE = 43
 #: COCO keypoint indexes of the wrists.
@@ -54,7 +55,7 @@ class _Hits:
     fired: bool = False
 
 
-def load_extra_model(cfg: ExtraWeaponModel, threads: int = 1) -> tuple[object, str]:
+def load_extra_model(cfg: ExtraWeaponModel, threads: int = 1) -> tuple[Detector, str]:
     """The detector described by `cfg` and its name for signals (`file@sha256[:12]`)."""
     from veilleur.perception.registry import sha256_file
     from veilleur.perception.yolox import YoloxDetector
@@ -99,7 +100,7 @@ class Weapon(Situation):
     required_classes = frozenset({KNIFE})
 
     def __init__(self, config: WeaponConfig, context: SituationContext) -> None:
-        self.extra: object | None = None
+        self.extra: Detector | None = None
         if config.extra_model is not None:
             self.extra, name = load_extra_model(config.extra_model)
             context = SituationContext(
@@ -125,8 +126,8 @@ class Weapon(Situation):
             for i in range(len(knives))
         ]
         if self.extra is not None and scene.image is not None:
-            extra: Detections = self.extra.detect(scene.image)  # type: ignore[attr-defined]
-            names = self.extra.classes  # type: ignore[attr-defined]
+            extra = self.extra.detect(scene.image)
+            names = self.extra.classes
             out += [
                 Sighting(extra.xyxy[i].astype(np.float64), float(extra.confidence[i]),
                          names[int(extra.class_id[i])])

@@ -108,8 +108,7 @@ def technical_data(
             continue
         cfg = camera_config(row)
         detector = cfg.perception.detector if cfg.perception else "auto"
-        resolved = default_detector if detector == "auto" else detector
-        resolved = "nanodet-m-416" if resolved == "nanodet-m" else resolved
+        resolved = default_detector if detector == "auto" else registry.canonical_name(detector)
         in_use.setdefault(resolved, []).append(row.name)
         situations = []
         for sid, scfg in cfg.situations.items():
