@@ -153,7 +153,14 @@ def test_bag_left_by_a_passer_by_is_signalled_once() -> None:
     assert len(sigs) == 1
     s = sigs[0]
     assert s.situation == "abandoned_object" and s.zone is None
-    assert s.start_s == pytest.approx(6.0, abs=1.5)
+    # Unattended once the dropper is out of reach (one height, 60 px, feet to feet), though
+    # the background model shows the bag only ~3 s after it stopped, when they have gone: the
+    # carrier is traced back through the people seen since it stopped (held-aside real
+    # footage: cups dropped by a passer-by were signalled from before he walked on).
+    foot_x = (BAG[0] + BAG[2]) / 2
+    speed = (300.0 - (foot_x - 12)) / 4.0
+    out_of_reach = 6.0 + (np.sqrt(PERSON_H**2 - 2.0**2) + 12) / speed
+    assert s.start_s == pytest.approx(out_of_reach, abs=0.8)
     assert s.end_s - s.start_s == pytest.approx(8.0, abs=0.3)
     x1, y1, x2, y2 = (v * d for v, d in zip(s.bbox, (W, H, W, H), strict=True))
     assert abs(x1 - BAG[0]) <= 3 and abs(y1 - BAG[1]) <= 3
