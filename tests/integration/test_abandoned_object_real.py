@@ -264,8 +264,8 @@ def test_real_left_objects_held_aside(yolox_path: Path) -> None:
     # Measured (docs/evaluation.md): precision 1.00 (4 of 4 signals), recall 1.00 (1 of 1),
     # 3 of the 5 optional objects (3 of the 4 cups; the cup put down while the scene was
     # learnt and the ABODA bag, alone 8 s, under the minimum duration, are not), delay 10.3 s
-    # with the 10 s minimum duration of the clips' configuration. Before the carrier was traced back: precision 0.50 (two cups signalled
-    # from before their dropper had walked on).
+    # with the 10 s minimum duration of the clips' configuration. Before the carrier was
+    # traced back: precision 0.50 (two cups signalled from before their dropper walked on).
     assert f.expected >= 1 and f.recall is not None and f.precision is not None
     assert f.recall >= 0.8 and f.precision >= 0.8
     assert f.mean_delay_s is not None and f.mean_delay_s <= 10.0 + 5.0
