@@ -11,6 +11,10 @@ the PETS footage) are generated and evaluated with the matching rule of `veilleu
 The whole generated set, over several seeds, is measured by running this file as a script:
 
     python tests/integration/test_abandoned_object_real.py [--seeds 0 1 2 3] [--out DIR]
+
+Real left objects outside ../shared (`VEILLEUR_EXTRA`): the two clips the rules were tuned on
+(evaluation/extra_abandoned.yaml) and three held aside from that tuning
+(evaluation/extra_abandoned_heldout.yaml); skipped when the footage is not there.
 """
 
 from __future__ import annotations
