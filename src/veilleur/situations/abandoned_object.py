@@ -22,8 +22,8 @@ A candidate is rejected when it is
   are learnt into the background at once;
 - attended: a person standing, sitting or walking slowly within `owner_distance` of it, or
   its carrier (someone beside it when it stopped or was first seen, for as long as someone
-  stays there without a break, even moving about). Passers-by walking past do not attend it, otherwise a
-  bag in a busy place would never be unattended. Who that person is never matters;
+  stays there without a break, even moving about). Passers-by walking past do not attend it,
+  otherwise a bag in a busy place would never be unattended. Who that person is never matters;
 - brought by nobody: no person was beside it in the seconds before it appeared (ghosts of
   things that left, reflections, changes of light appear with nobody there).
 
