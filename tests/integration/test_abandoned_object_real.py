@@ -11,6 +11,10 @@ the PETS footage) are generated and evaluated with the matching rule of `veilleu
 The whole generated set, over several seeds, is measured by running this file as a script:
 
     python tests/integration/test_abandoned_object_real.py [--seeds 0 1 2 3] [--out DIR]
+
+Real left objects outside ../shared (`VEILLEUR_EXTRA`): the two clips the rules were tuned on
+(evaluation/extra_abandoned.yaml) and three held aside from that tuning
+(evaluation/extra_abandoned_heldout.yaml); skipped when the footage is not there.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import yaml
 
 from veilleur.config import load_config, parse_config
 from veilleur.config.situations import AbandonedObjectConfig
+from veilleur.evaluation import runner
+from veilleur.evaluation.metrics import summarise
 from veilleur.evaluation.scenarios import abandoned
 from veilleur.evaluation.truth import (
     Clip,
@@ -232,6 +238,42 @@ def test_real_left_luggage(yolox_path: Path) -> None:
     print(f"\nreal left luggage: {figures}")
     # Measured 1.00 / 1.00 on both clips (docs/evaluation.md).
     assert figures["precision"] >= 0.8 and figures["recall"] >= 0.8
+
+
+def test_real_left_objects_held_aside(yolox_path: Path) -> None:
+    """Real left objects held aside from the tuning (evaluation/extra_abandoned_heldout.yaml:
+    a PETS 2006 excerpt, a plaza where a passer-by drops cups, an ABODA video1 window), scored
+    as `veilleur evaluate` does (optional objects neither required nor false alarms). Skips
+    when VEILLEUR_EXTRA does not point at the footage, under CI too."""
+    extra = os.environ.get("VEILLEUR_EXTRA")
+    if not extra:
+        pytest.skip("VEILLEUR_EXTRA not set: held-aside left-object footage not available")
+    truth, base = load_truth(EVALUATION / "extra_abandoned_heldout.yaml")
+    missing = [c.video for c in truth.clips if not expand(c.video, base).exists()]
+    if missing:
+        pytest.skip(f"held-aside left-object footage missing: {missing}")
+    os.environ.setdefault("VEILLEUR_MODEL_YOLOX_NANO", str(yolox_path))
+    outcomes = runner.run([(truth, base)], jobs=1)
+    assert [o.error for o in outcomes if o.error] == []
+    f = summarise(outcomes)["abandoned_object"]
+    optional = sum(e.optional for o in outcomes for e in o.expected)
+    found_optional = sum(
+        bool(o.matched[i]) for o in outcomes for i, e in enumerate(o.expected) if e.optional
+    )
+    print(
+        f"\nheld-aside real left objects: {f.clips} clips, {f.expected} required, {f.found} found, "
+        f"{f.signals} signals, {f.false_alarms} false alarms, precision {f.precision}, "
+        f"recall {f.recall}, mean delay {f.mean_delay_s}, optional {found_optional}/{optional}"
+    )
+    # Measured (docs/evaluation.md): precision 1.00 (4 of 4 signals), recall 1.00 (1 of 1),
+    # 3 of the 5 optional objects (3 of the 4 cups; the cup put down while the scene was
+    # learnt and the ABODA bag, alone 8 s, under the minimum duration, are not), delay 10.3 s
+    # with the 10 s minimum duration of the clips' configuration. Before the carrier was
+    # traced back: precision 0.50 (two cups signalled from before their dropper walked on).
+    assert f.expected >= 1 and f.recall is not None and f.precision is not None
+    assert f.recall >= 0.8 and f.precision >= 0.8
+    assert f.mean_delay_s is not None and f.mean_delay_s <= 10.0 + 5.0
+    assert found_optional >= 2
 
 
 def main() -> None:

@@ -147,13 +147,25 @@ def dropper(t_drop: float, leave_to: float = 300.0) -> Thing:
     )
 
 
+def out_of_reach(t_drop: float) -> float:
+    """When `dropper(t_drop)` is more than the owner distance (one height, 60 px, feet to
+    feet) from the bag: the bag is unattended from then."""
+    foot_x = (BAG[0] + BAG[2]) / 2
+    speed = (300.0 - (foot_x - 12)) / 4.0
+    return t_drop + (float(np.sqrt(PERSON_H**2 - 2.0**2)) + 12) / speed
+
+
 def test_bag_left_by_a_passer_by_is_signalled_once() -> None:
     bag = Thing(during(BAG, 6.0), 30)
     sigs, _ = run(World([dropper(6.0), bag]), 30.0)
     assert len(sigs) == 1
     s = sigs[0]
     assert s.situation == "abandoned_object" and s.zone is None
-    assert s.start_s == pytest.approx(6.0, abs=1.5)
+    # Unattended once the dropper is out of reach, though the background model shows the bag
+    # only ~3 s after it stopped, when they have gone: the carrier is traced back through the
+    # people seen since it stopped (held-aside real footage: cups dropped by a passer-by were
+    # signalled from before he walked on).
+    assert s.start_s == pytest.approx(out_of_reach(6.0), abs=0.8)
     assert s.end_s - s.start_s == pytest.approx(8.0, abs=0.3)
     x1, y1, x2, y2 = (v * d for v, d in zip(s.bbox, (W, H, W, H), strict=True))
     assert abs(x1 - BAG[0]) <= 3 and abs(y1 - BAG[1]) <= 3

@@ -21,9 +21,9 @@ A candidate is rejected when it is
   shadow (the ground's texture still shows through, or no outline of its own). Such regions
   are learnt into the background at once;
 - attended: a person standing, sitting or walking slowly within `owner_distance` of it, or
-  its carrier (someone beside it when it was first seen, for as long as someone stays there
-  without a break, even moving about). Passers-by walking past do not attend it, otherwise a
-  bag in a busy place would never be unattended. Who that person is never matters;
+  its carrier (someone beside it when it stopped or was first seen, for as long as someone
+  stays there without a break, even moving about). Passers-by walking past do not attend it,
+  otherwise a bag in a busy place would never be unattended. Who that person is never matters;
 - brought by nobody: no person was beside it in the seconds before it appeared (ghosts of
   things that left, reflections, changes of light appear with nobody there).
 
@@ -331,13 +331,40 @@ class AbandonedObject(Situation):
     def _near(self, scene: Scene, person: TrackState, box: np.ndarray) -> bool:
         """Whether the person stands within the owner distance of the object, feet to feet
         (a person walking in front of an object hides it without standing near it)."""
+        return self._near_box(scene, person.box, box)
+
+    def _near_box(self, scene: Scene, person_box: np.ndarray, box: np.ndarray) -> bool:
+        """`_near` for a person's box (the feet are the middle of its bottom edge)."""
         ground = scene.geometry.ground if scene.geometry is not None else None
-        a, b = person.foot, _foot(box)
+        a, b = _foot(person_box), _foot(box)
         if ground is not None:
             pa, pb = ground.to_metres(np.stack([a, b]))
             return float(np.linalg.norm(pa - pb)) <= self.cfg.owner_distance_m
-        h = float(person.box[3] - person.box[1])
+        h = float(person_box[3] - person_box[1])
         return h > 0 and float(np.linalg.norm(a - b)) / h <= self.cfg.owner_distance
+
+    def _carried_until(self, scene: Scene, box: np.ndarray, appeared: float) -> float:
+        """When the person who set the object down walked out of reach, traced back through
+        the people seen since it stopped; -inf when nobody was beside it then.
+
+        The background model shows an object a few seconds after it stopped: someone who set
+        it down and walked on in the meantime was never seen beside the candidate, and its
+        unattended time started when it stopped, before they had left (held-aside footage:
+        cups dropped by a passer-by, signalled 3 s before he walked on). Whoever is beside it
+        when it stops, and anyone beside it after without a break of `CARRIER_GAP_S`, carries
+        it, as in the first `ATTEND_S` after it is seen."""
+        last = -np.inf
+        for when, boxes in self._recent_persons:
+            if when < appeared - self.CARRIER_GAP_S:
+                continue
+            if not any(self._near_box(scene, b, box) for b in boxes):
+                continue
+            if last == -np.inf and when > appeared + self.CARRIER_GAP_S:
+                break  # the first one beside it came after it stopped: not who set it down
+            if last != -np.inf and when - last > self.CARRIER_GAP_S:
+                break
+            last = when
+        return last
 
     def _person_share(self, cand: _Candidate, t: float) -> float:
         """Share of the candidate's pixels under a still person seen recently."""
@@ -416,6 +443,8 @@ class AbandonedObject(Situation):
                 appeared = t - r.static_s - self.fg.fast_tau_s
                 new = _Candidate(box=r.box.copy(), appeared=appeared, last_seen=t)
                 new.brought = self._brought(r.box)
+                new.carried_t = self._carried_until(scene, r.box, appeared)
+                new.last_attended = new.carried_t
                 if cand is not None:
                     # A region that split (a person leaving the bag they stood by): each part
                     # keeps the history of the whole, who attended it included.
