@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
-    from veilleur.api import ServerSettings
     from veilleur.config import SiteConfig
+    from veilleur.config.server import ServerSettings
     from veilleur.runtime import Supervisor
 
 err = Console(stderr=True)
@@ -334,8 +334,8 @@ def serve(
 ) -> None:
     """Run the platform: live cameras, signal store, REST API and operator console."""
     from veilleur import store
-    from veilleur.api import ServerSettings
     from veilleur.config import ConfigError, load_config
+    from veilleur.config.server import ServerSettings
 
     try:
         site = load_config(config)
@@ -383,8 +383,8 @@ def demo(
     """Start everything on embedded defaults: SQLite, the default model, and a demo camera
     looping OpenCV's PETS 2009 clip; signals show in the console within a minute."""
     from veilleur import store
-    from veilleur.api import ServerSettings
     from veilleur.config import parse_config
+    from veilleur.config.server import ServerSettings
 
     clip = demo_clip()
     if clip is None:

@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from veilleur import cli_server, store
-from veilleur.api import ServerSettings
 from veilleur.cli import app
 from veilleur.config import CameraConfig
+from veilleur.config.server import ServerSettings
 
 
 def test_demo_camera_watches_zones_people_cross_at_once() -> None:

@@ -105,8 +105,8 @@ def test_demo_authorises_its_camera_and_serve_authorises_nothing(
     tmp_path: Path, clip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from veilleur import cli_server, runtime
-    from veilleur.api import ServerSettings
     from veilleur.compliance.authorisations import month_after
+    from veilleur.config.server import ServerSettings
 
     light = functools.partial(Supervisor, detector_factory=blob_factory)
     monkeypatch.setattr(runtime, "Supervisor", light)

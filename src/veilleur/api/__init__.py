@@ -3,6 +3,5 @@
 from veilleur.api.app import create_app
 from veilleur.api.bus import SignalBus
 from veilleur.api.platform import SignalRecorder
-from veilleur.api.settings import RetentionSettings, ServerSettings
 
-__all__ = ["RetentionSettings", "ServerSettings", "SignalBus", "SignalRecorder", "create_app"]
+__all__ = ["SignalBus", "SignalRecorder", "create_app"]

@@ -21,8 +21,8 @@ from veilleur.api.bus import SignalBus
 from veilleur.api.limits import BodyLimit, SecurityHeaders
 from veilleur.api.openapi import describe_answers
 from veilleur.api.platform import Platform
-from veilleur.api.settings import ServerSettings
 from veilleur.api.throttle import LoginThrottle
+from veilleur.config.server import ServerSettings
 
 if TYPE_CHECKING:
     from veilleur.runtime import Supervisor

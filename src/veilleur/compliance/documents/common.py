@@ -17,7 +17,7 @@ from veilleur.config.common import SITUATION_IDS
 from veilleur.config.model import SituationsConfig
 
 if TYPE_CHECKING:
-    from veilleur.api.settings import RetentionSettings
+    from veilleur.config.server import RetentionSettings
 
 Kind = Literal["notice", "records", "technical", "accountability"]
 KINDS: tuple[str, ...] = ("notice", "records", "technical", "accountability")
