@@ -14,10 +14,10 @@ import pytest
 from test_runtime_supervisor import blob_factory, site_for, write_clip
 
 from veilleur import store
-from veilleur.api import SignalBus
-from veilleur.api.platform import Platform
 from veilleur.compliance.authorisations import AuthorisationInput
 from veilleur.runtime import SignalEvent, Supervisor
+from veilleur.service.bus import SignalBus
+from veilleur.service.platform import Platform
 
 
 class Arrivals:

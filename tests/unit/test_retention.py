@@ -480,10 +480,10 @@ def test_serve_refuses_a_journal_period_under_six_months(tmp_path: Path) -> None
 
 
 def test_the_server_runs_the_scheduler_and_stops_it(tmp_path: Path) -> None:
-    from veilleur.api.rest_retention import scheduler
     from veilleur.cli_server import build_server
     from veilleur.config import parse_config
     from veilleur.config.server import ServerSettings
+    from veilleur.service.retention import scheduler
 
     settings = ServerSettings(
         data_dir=tmp_path,

@@ -13,34 +13,26 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from veilleur import store
-from veilleur.api.auth import (
-    ADMIN,
-    CONTROL,
-    COOKIE,
-    READ,
-    WATCH,
-    Caller,
-    Db,
-    allow,
-)
-from veilleur.api.bus import StreamEnded
-from veilleur.api.inputs import Cursor, Day, Id, UtcDateTime
-from veilleur.api.platform import (
+from veilleur.config import SITUATION_IDS, CameraConfig, SituationConfig
+from veilleur.http.auth import COOKIE, Db, allow
+from veilleur.http.throttle import Throttled, throttled_login
+from veilleur.service.access import ADMIN, CONTROL, READ, WATCH, Caller
+from veilleur.service.bus import StreamEnded
+from veilleur.service.inputs import Cursor, Day, Id, UtcDateTime
+from veilleur.service.platform import (
     ConfigInvalid,
     Platform,
     camera_json,
     signal_json,
     validate_camera,
 )
-from veilleur.api.scope import (
-    camera_or_404,
+from veilleur.service.scope import (
+    camera_in_scope,
     sees_camera_name,
     set_processing_in_scope,
-    signal_or_404,
+    signal_in_scope,
     visible_camera_names,
 )
-from veilleur.api.throttle import Throttled, throttled_login
-from veilleur.config import SITUATION_IDS, CameraConfig, SituationConfig
 from veilleur.situations import IMPLEMENTED, known_limits
 from veilleur.store.auth import UNCHANGED, AccessExpired, Unchanged, check_scope, expiries
 from veilleur.store.scopes import clean_services, set_camera_services
@@ -315,14 +307,14 @@ def add_camera(body: CameraIn, caller: Admin, db: Db, plat: Plat) -> dict[str, A
 @router.get("/cameras/{name}", tags=["cameras"])
 def get_camera(name: str, caller: Reader, db: Db, plat: Plat) -> dict[str, Any]:
     """One camera (404 when it is out of the caller's scope)."""
-    return camera_json(camera_or_404(db, caller, name), plat.status().get(name))
+    return camera_json(camera_in_scope(db, caller, name), plat.status().get(name))
 
 
 @router.put("/cameras/{name}", tags=["cameras"])
 def put_camera(name: str, body: CameraPut, caller: Admin, db: Db, plat: Plat) -> dict[str, Any]:
     """Replace a camera's configuration (and its services when given); its pipeline restarts
     with it."""
-    camera_or_404(db, caller, name)
+    camera_in_scope(db, caller, name)
     services = None if body.services is None else camera_services_for(caller, body.services)
     try:
         row = plat.save_camera(
@@ -338,7 +330,7 @@ def put_camera(name: str, body: CameraPut, caller: Admin, db: Db, plat: Plat) ->
 @router.put("/cameras/{name}/services", tags=["cameras"])
 def put_services(name: str, body: ServicesIn, caller: Admin, db: Db, plat: Plat) -> dict[str, Any]:
     """Set the user services that see this camera (journaled as a camera update)."""
-    camera_or_404(db, caller, name)
+    camera_in_scope(db, caller, name)
     row = set_camera_services(
         db, name, camera_services_for(caller, body.services), actor=caller.username
     )
@@ -348,12 +340,12 @@ def put_services(name: str, body: ServicesIn, caller: Admin, db: Db, plat: Plat)
 @router.delete("/cameras/{name}", status_code=204, tags=["cameras"])
 def delete_camera(name: str, caller: Admin, db: Db, plat: Plat) -> None:
     """Stop and remove a camera (its signals stay)."""
-    camera_or_404(db, caller, name)
+    camera_in_scope(db, caller, name)
     plat.delete_camera(db, name, actor=caller.username)
 
 
 def _update(plat: Platform, db: Db, name: str, change: Any, caller: Caller) -> dict[str, Any]:
-    camera_or_404(db, caller, name)
+    camera_in_scope(db, caller, name)
     try:
         return camera_json(plat.update_camera(db, name, change, actor=caller.username))
     except ConfigInvalid as exc:
@@ -659,13 +651,13 @@ def _sse(kind: str, data: dict[str, Any], event_id: int | None) -> str:
 @router.get("/signals/{signal_id}", tags=["signals"])
 def get_signal(signal_id: Id, caller: Reader, db: Db) -> dict[str, Any]:
     """One signal, with its qualification when it has one."""
-    return signal_json(signal_or_404(db, caller, signal_id))
+    return signal_json(signal_in_scope(db, caller, signal_id))
 
 
 @router.get("/signals/{signal_id}/snapshot.jpg", tags=["signals"], response_class=FileResponse)
 def signal_snapshot(signal_id: Id, caller: Watcher, db: Db, plat: Plat) -> FileResponse:
     """The blurred snapshot of the frame that raised the signal."""
-    path = plat.media_path(signal_or_404(db, caller, signal_id).snapshot_path)
+    path = plat.media_path(signal_in_scope(db, caller, signal_id).snapshot_path)
     if path is None:
         raise HTTPException(404, detail=f"signal {signal_id} has no snapshot")
     _viewed(db, caller, signal_id, "snapshot")
@@ -675,7 +667,7 @@ def signal_snapshot(signal_id: Id, caller: Watcher, db: Db, plat: Plat) -> FileR
 @router.get("/signals/{signal_id}/clip.mp4", tags=["signals"], response_class=FileResponse)
 def signal_clip(signal_id: Id, caller: Watcher, db: Db, plat: Plat) -> FileResponse:
     """The blurred clip of the seconds before the signal."""
-    path = plat.media_path(signal_or_404(db, caller, signal_id).clip_path)
+    path = plat.media_path(signal_in_scope(db, caller, signal_id).clip_path)
     if path is None:
         raise HTTPException(404, detail=f"signal {signal_id} has no clip")
     _viewed(db, caller, signal_id, "clip")
@@ -693,7 +685,7 @@ def qualify(
     signal_id: Id, body: QualificationIn, caller: Watcher, db: Db, plat: Plat
 ) -> dict[str, Any]:
     """Qualify a signal: confirmed, false alarm or not actionable (once; 409 after)."""
-    row = signal_or_404(db, caller, signal_id)
+    row = signal_in_scope(db, caller, signal_id)
     if row.state == "qualified":
         raise HTTPException(409, detail=f"signal {signal_id} is already qualified")
     try:

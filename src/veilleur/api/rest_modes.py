@@ -14,9 +14,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from veilleur import store
-from veilleur.api.auth import CONTROL, READ, Caller, Db, allow
-from veilleur.api.inputs import Id, UtcDateTime
-from veilleur.api.modes import (
+from veilleur.config import SITUATION_IDS
+from veilleur.http.auth import Db, allow
+from veilleur.service.access import CONTROL, READ, Caller
+from veilleur.service.inputs import Id, UtcDateTime
+from veilleur.service.modes import (
     MAX_EXPORT_ROWS,
     calibration_json,
     cameras_in_mode,
@@ -25,7 +27,6 @@ from veilleur.api.modes import (
     statistics_export,
     visible_cameras,
 )
-from veilleur.config import SITUATION_IDS
 from veilleur.store.calibration import MAX_CALIBRATION_LIST
 
 router = APIRouter(prefix="/api", tags=["modes"])

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 """The largest request body accepted by default: generous for a camera's zones and
 configuration (a zone of a thousand points is about 30 kB), far below what would hurt the
-server; `veilleur.api.limits.BodyLimit` enforces it."""
+server; `veilleur.http.limits.BodyLimit` enforces it."""
 
 
 class RetentionSettings(BaseModel):

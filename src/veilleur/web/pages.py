@@ -16,27 +16,32 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from veilleur import store
-from veilleur.api.auth import (
-    ADMIN,
-    AUDITOR,
-    CONTROL,
+from veilleur.compliance import journal
+from veilleur.config import SITUATION_IDS
+from veilleur.http.auth import (
     COOKIE,
     CSRF_FIELD,
-    JOURNAL,
     LOGIN_CSRF_COOKIE,
-    READ,
-    ROLE_HELP,
-    ROLES,
-    WATCH,
-    Caller,
     Db,
     allow,
     csrf_ok,
     current_caller,
     safe_next,
 )
-from veilleur.api.inputs import Id, in_range
-from veilleur.api.platform import (
+from veilleur.http.throttle import Throttled, throttled_login
+from veilleur.service.access import (
+    ADMIN,
+    AUDITOR,
+    CONTROL,
+    JOURNAL,
+    READ,
+    ROLE_HELP,
+    ROLES,
+    WATCH,
+    Caller,
+)
+from veilleur.service.inputs import Id, in_range
+from veilleur.service.platform import (
     ConfigInvalid,
     Platform,
     Problem,
@@ -44,15 +49,12 @@ from veilleur.api.platform import (
     signal_json,
     validate_camera,
 )
-from veilleur.api.scope import (
-    camera_or_404,
+from veilleur.service.scope import (
+    camera_in_scope,
     set_processing_in_scope,
-    signal_or_404,
+    signal_in_scope,
     visible_camera_names,
 )
-from veilleur.api.throttle import Throttled, throttled_login
-from veilleur.compliance import journal
-from veilleur.config import SITUATION_IDS
 from veilleur.situations import IMPLEMENTED, known_limits
 from veilleur.store.auth import UNCHANGED, AccessExpired, Unchanged, check_scope, expiries
 from veilleur.store.scopes import clean_services, set_camera_services
@@ -230,7 +232,7 @@ def wall(request: Request, caller: Watcher, db: Db) -> HTMLResponse:
 
 @router.get("/wall/status/{name}", response_class=HTMLResponse)
 def tile_status(name: str, request: Request, caller: Watcher, db: Db) -> HTMLResponse:
-    row = camera_or_404(db, caller, name)
+    row = camera_in_scope(db, caller, name)
     tile = camera_json(row, _plat(request).status().get(name))
     return render(request, "_tile_status.html", caller, {"tile": tile})
 
@@ -269,7 +271,7 @@ def signals_page(
 
 
 def _signal(db: Db, caller: Caller, signal_id: Id) -> dict[str, Any]:
-    return signal_json(signal_or_404(db, caller, signal_id))
+    return signal_json(signal_in_scope(db, caller, signal_id))
 
 
 @router.get("/signals/{signal_id}/card", response_class=HTMLResponse)
@@ -513,7 +515,7 @@ def _camera_page(
     problems: list[Problem] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    row = camera_or_404(db, caller, name)
+    row = camera_in_scope(db, caller, name)
     config = store.camera_config(row)
     zones, lines = list(config.zones), list(config.lines)
     forms = []
@@ -556,7 +558,7 @@ def camera_source(
     analysis_fps: Annotated[str, Form()],
     mode: Annotated[str | None, Form()] = None,
 ) -> Response:
-    camera_or_404(db, caller, name)
+    camera_in_scope(db, caller, name)
 
     def change(d: dict[str, Any]) -> None:
         d["source"] = source.strip()
@@ -579,7 +581,7 @@ async def camera_situation(
 ) -> Response:
     if situation not in SITUATION_IDS:
         raise HTTPException(404)
-    await run_in_threadpool(camera_or_404, db, caller, name)
+    await run_in_threadpool(camera_in_scope, db, caller, name)
     form = await request.form()
     try:
         params = parse_situation_form(situation, form, form.getlist)
@@ -604,7 +606,7 @@ async def camera_situation(
 
 @router.post("/cameras/{name}/delete", response_model=None)
 def camera_delete(name: str, request: Request, caller: Admin, db: Db) -> Response:
-    camera_or_404(db, caller, name)
+    camera_in_scope(db, caller, name)
     _plat(request).delete_camera(db, name, actor=caller.username)
     return RedirectResponse("/cameras", 303)
 
@@ -617,7 +619,7 @@ def camera_services(
     db: Db,
     services: Annotated[str, Form()] = "",
 ) -> Response:
-    camera_or_404(db, caller, name)
+    camera_in_scope(db, caller, name)
     try:
         set_camera_services(db, name, _services_for(caller, services), actor=caller.username)
     except ConfigInvalid as exc:

@@ -16,9 +16,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from veilleur import store
-from veilleur.api.auth import CONTROL, READ, Caller, Db, allow
-from veilleur.api.modes import cameras_in_mode, in_scope, visible_cameras
 from veilleur.config import SITUATION_IDS
+from veilleur.http.auth import Db, allow
+from veilleur.service.access import CONTROL, READ, Caller
+from veilleur.service.modes import cameras_in_mode, in_scope, visible_cameras
 from veilleur.web.pages import render
 from veilleur.web.stats_charts import charts_by_metric
 

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from veilleur import store
-from veilleur.api.platform import signal_fields
 from veilleur.scene.statistics import COLUMNS
+from veilleur.service.platform import signal_fields
 
 log = logging.getLogger(__name__)
 
