@@ -25,7 +25,7 @@ import numpy as np
 from veilleur.evaluation.privacy_leak import UPFALL_CLIPS, UPFALL_HELD_ASIDE
 from veilleur.perception.detector import build_detector
 from veilleur.perception.nms import iou_matrix
-from veilleur.sources import VideoSource
+from veilleur.sources import open_source
 from veilleur.types import PERSON
 
 SHARED = Path(os.environ.get("VEILLEUR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -109,7 +109,7 @@ def main() -> None:
         print("# reviewed by eye; frames are those a camera analysing at 5 fps sees.")
         print("clip,frame,x1,y1,x2,y2")
     for clip in args.clips:
-        with VideoSource(
+        with open_source(
             str(SHARED / "data" / "upfall_falls" / f"{clip}.mp4"), analysis_fps=5
         ) as src:
             for n, frame in enumerate(src.frames()):

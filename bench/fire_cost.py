@@ -28,7 +28,7 @@ import numpy as np
 from veilleur.config import parse_config
 from veilleur.perception.fire import FlameCue, SmokeCue
 from veilleur.pipeline import CameraPipeline
-from veilleur.sources import VideoSource
+from veilleur.sources import open_source
 from veilleur.types import Detections, Frame, Signal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ class NoDetector:
 
 
 def decode(video: Path, fps: float, size: tuple[int, int] | None) -> list[Frame]:
-    with VideoSource(str(video), analysis_fps=fps, size=size) as src:
+    with open_source(str(video), analysis_fps=fps, size=size) as src:
         return list(src.frames())
 
 

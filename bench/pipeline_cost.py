@@ -24,7 +24,7 @@ import numpy as np
 
 from veilleur.config import parse_config
 from veilleur.pipeline import CameraPipeline, prefetch
-from veilleur.sources import VideoSource
+from veilleur.sources import open_source
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VEILLEUR_SHARED", REPO.parent / "shared"))
@@ -79,7 +79,7 @@ def run(
     pipe = CameraPipeline("bench", site)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     last_t = 0.0
-    with VideoSource(str(video), analysis_fps=fps, size=size) as src:
+    with open_source(str(video), analysis_fps=fps, size=size) as src:
         for _ in pipe.run(prefetch(src.frames())):
             pass
         last_t = pipe.scene.t

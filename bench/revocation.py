@@ -4,7 +4,7 @@ a second). Prints figures; asserts nothing.
     python bench/revocation.py                 # 4 cameras, 3 revocations
     python bench/revocation.py -n 8 -r 5
 
-The platform runs as `veilleur serve` runs it (`cli_server.build_server`: database, supervisor
+The platform runs as `veilleur serve` runs it (`cli/server.py` `build_server`: database, supervisor
 with one process per camera, shared detector pool, authorisation gate), on N cameras looping a
 640×360 rendering of PETS 2009 S2L1 in real time under one authorisation. Once signals flow,
 the authorisation is revoked through `Platform.revoke_authorisation` (what the API and the
@@ -38,7 +38,7 @@ from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from veilleur import store  # noqa: E402
-from veilleur.cli_server import build_server  # noqa: E402
+from veilleur.cli.server import build_server  # noqa: E402
 from veilleur.config.server import ServerSettings  # noqa: E402
 
 

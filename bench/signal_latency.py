@@ -4,7 +4,7 @@ cameras. Prints figures; asserts nothing.
     python bench/signal_latency.py                  # 8 cameras, 120 s
     python bench/signal_latency.py -n 8 -d 300 --database postgresql://postgres@127.0.0.1/test
 
-The whole product runs as `veilleur serve` runs it (`cli_server.build_server`: database,
+The whole product runs as `veilleur serve` runs it (`veilleur.cli.server.build_server`: database,
 supervisor with one process per camera and the shared detector pool, FastAPI under uvicorn),
 on N cameras that each loop a 640×360 H.264 rendering of PETS 2009 S2L1 in real time with the
 PETS zones (intrusion, wrong way; cool-down 30 s). An operator is logged in to the signal queue
@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 from live_cameras import live_site, make_clip  # noqa: E402
 
 from veilleur import store  # noqa: E402
-from veilleur.cli_server import DEMO_PASSWORD, build_server, ensure_demo_accounts  # noqa: E402
+from veilleur.cli.server import DEMO_PASSWORD, build_server, ensure_demo_accounts  # noqa: E402
 from veilleur.config import SiteConfig  # noqa: E402
 from veilleur.config.server import ServerSettings  # noqa: E402
 

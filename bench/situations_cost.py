@@ -26,7 +26,7 @@ from veilleur.config import parse_config
 from veilleur.config.model import SituationsConfig
 from veilleur.pipeline import CameraPipeline, prefetch
 from veilleur.situations import IMPLEMENTED
-from veilleur.sources import VideoSource
+from veilleur.sources import open_source
 
 WHOLE = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
 
@@ -56,7 +56,7 @@ def measure(video: Path, situation: str | None, fps: float) -> dict[str, float]:
         warnings.simplefilter("ignore")
         pipe = CameraPipeline("bench", site)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    with VideoSource(str(video), analysis_fps=fps) as src:
+    with open_source(str(video), analysis_fps=fps) as src:
         for _ in pipe.run(prefetch(src.frames())):
             pass
     wall = time.perf_counter() - wall0

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from veilleur.cli_server import DEMO_PASSWORD, Server
+from veilleur.cli.server import DEMO_PASSWORD, Server
 
 
 @dataclass

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import uvicorn
 from browser_helpers import Live
 
 from veilleur import store
-from veilleur.cli_server import (
+from veilleur.cli.server import (
     DEMO_CAMERA,
     build_server,
     demo_camera,
@@ -68,16 +69,14 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def live(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """`veilleur demo`'s server (same code) on the short clip, looping, camera stopped at first
-    so that a test sees its first signal arrive."""
-    data_dir = tmp_path_factory.mktemp("veilleur-data")
+@contextmanager
+def serving(clip: Path, data_dir: Path, url: str, **settings: Any) -> Iterator[Live]:
+    """`veilleur demo`'s server (same code) on the short clip and the database at `url`,
+    looping, camera stopped at first so that a test sees its first signal arrive."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    url = store.default_url(data_dir)
-    settings = ServerSettings(data_dir=data_dir, database_url=url, port=port)
+    server_settings = ServerSettings(data_dir=data_dir, database_url=url, port=port, **settings)
     site = parse_config({"cameras": {DEMO_CAMERA: demo_camera(str(clip))}}, "<browser tests>")
     store.upgrade(url)
     engine = store.make_engine(url)
@@ -85,8 +84,8 @@ def live(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]
         store.upsert_camera(s, DEMO_CAMERA, site.cameras[DEMO_CAMERA], processing=False)
     engine.dispose()
     # As `veilleur demo`: a demo authorisation lets the camera's situations run live (SPEC §4).
-    server = build_server(settings, site, loop_files=True, demo_authorisation=DEMO_CAMERA)
-    ensure_demo_accounts(settings)
+    server = build_server(server_settings, site, loop_files=True, demo_authorisation=DEMO_CAMERA)
+    ensure_demo_accounts(server_settings)
     config = uvicorn.Config(
         server.app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
     )
@@ -103,6 +102,14 @@ def live(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]
         web.should_exit = True
         thread.join(timeout=10)
         server.close()
+
+
+@pytest.fixture(scope="session")
+def live(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The console's server on SQLite (see `serving`)."""
+    data_dir = tmp_path_factory.mktemp("veilleur-data")
+    with serving(clip, data_dir, store.default_url(data_dir)) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -472,6 +472,15 @@ def test_live_stream_delivers_committed_signals(env: Env, plaza: str) -> None:
                 if len(ids) == 2:
                     break
         assert ids == [first, data["id"]]
+        # So does a console that opens a new stream after its browser gave one up.
+        with http.stream("GET", f"/api/signals/stream?after={first - 1}") as stream:
+            ids = []
+            for line in stream.iter_lines():
+                if line.startswith("id: "):
+                    ids.append(int(line[4:]))
+                if len(ids) == 2:
+                    break
+        assert ids == [first, data["id"]]
 
 
 # --- users -------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from veilleur import cli_server, store
+from veilleur import store
 from veilleur.cli import app
+from veilleur.cli import server as cli_server
 from veilleur.config import CameraConfig
 from veilleur.config.server import ServerSettings
 

@@ -9,9 +9,12 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from test_runtime_supervisor import blob_factory, site_for, write_clip
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from test_runtime_supervisor import blob_factory, site_for, wait_for, write_clip
 
 from veilleur import store
 from veilleur.compliance.authorisations import AuthorisationInput
@@ -104,7 +107,8 @@ def test_signals_stop_within_a_second_of_revocation(
 def test_demo_authorises_its_camera_and_serve_authorises_nothing(
     tmp_path: Path, clip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from veilleur import cli_server, runtime
+    from veilleur import runtime
+    from veilleur.cli import server as cli_server
     from veilleur.compliance.authorisations import month_after
     from veilleur.config.server import ServerSettings
 
@@ -141,3 +145,115 @@ def test_demo_authorises_its_camera_and_serve_authorises_nothing(
             assert server.supervisor.status()["plaza"].state in ("starting", "running")
         finally:
             server.close()
+
+
+class FlakySessions:
+    """A session factory whose database can be made unreachable (every use raises what
+    SQLAlchemy raises when the server is down)."""
+
+    def __init__(self, sessions: Any) -> None:
+        self.sessions = sessions
+        self.down = False
+
+    def __call__(self) -> Any:
+        if self.down:
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database down"))
+        return self.sessions()
+
+
+def test_an_authorisation_ending_during_a_database_outage_still_stops_processing(
+    tmp_path: Path, clip: Path
+) -> None:
+    """The gate cannot read the database when the authorisation ends: it withdraws what the
+    authorisations it knows no longer allow, at once, and journals it once the database is
+    back (SPEC §4: nothing processed outside an authorisation, outage or not)."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store.upgrade(url)
+    engine = store.make_engine(url)
+    flaky = FlakySessions(store.session_factory(engine))
+    site = site_for({"a": clip})
+    with flaky() as s:
+        store.upsert_camera(s, "a", site.cameras["a"])
+    inbox = Arrivals()
+    sup = Supervisor(site, on_signal=inbox, loop_files=True, detector_factory=blob_factory)
+    plat = Platform(flaky, tmp_path, SignalBus(), sup)  # type: ignore[arg-type]
+    try:
+        plat.start_gate()
+        now = datetime.now(UTC)
+        data = AuthorisationInput(
+            reference="T-2", issuer="prefect", controller="tests", rights_contact="dpo@example.org",
+            served_kind="transport_network", served_name="Line 1", perimeter="the test clip",
+            cameras=["a"], situations=["zone_intrusion"], recipient_services=["control room"],
+            starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(seconds=12),
+        )  # fmt: skip
+        with flaky() as s:
+            plat.create_authorisation(s, data, actor="admin")
+        deadline = time.monotonic() + 40
+        while inbox.count() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert inbox.count() >= 1, sup.status()
+        flaky.down = True  # the database goes away before the authorisation ends
+        end = data.ends_at
+        while datetime.now(UTC) < end:
+            time.sleep(0.05)
+        t_end = time.monotonic()
+        assert wait_for(lambda: sup.status()["a"].state == "stopped", 5), sup.status()
+        time.sleep(5.0)  # longer than the clip's loop
+        late = inbox.after(t_end + 2.0)
+        assert late == [], f"{len(late)} signals after the authorisation ended"
+        assert not plat.is_authorised("a", "zone_intrusion")  # from memory, no database
+        flaky.down = False
+        plat.gate.poke()  # type: ignore[union-attr]
+
+        def journaled() -> bool:
+            with flaky() as s:
+                actions = s.scalars(select(store.JournalEntry.action)).all()
+            return "processing.stopped" in actions
+
+        assert wait_for(journaled, 10)
+        assert sup.status()["a"].state == "stopped"
+    finally:
+        plat.close()
+        sup.close()
+        engine.dispose()
+
+
+def test_a_wall_clock_step_past_the_end_stops_processing_at_once(
+    tmp_path: Path, clip: Path
+) -> None:
+    """The gate sleeps on the monotonic clock until the next bound, computed on the wall clock;
+    when the wall clock steps forward past an authorisation's end (NTP, an operator), the
+    camera stops within seconds, not at the gate's next scheduled check (30 s)."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store.upgrade(url)
+    engine = store.make_engine(url)
+    sessions = store.session_factory(engine)
+    site = site_for({"a": clip})
+    with sessions() as s:
+        store.upsert_camera(s, "a", site.cameras["a"])
+    step = [timedelta(0)]
+    inbox = Arrivals()
+    sup = Supervisor(site, on_signal=inbox, loop_files=True, detector_factory=blob_factory)
+    plat = Platform(sessions, tmp_path, SignalBus(), sup, clock=lambda: datetime.now(UTC) + step[0])
+    try:
+        plat.start_gate()
+        now = datetime.now(UTC)
+        data = AuthorisationInput(
+            reference="T-3", issuer="prefect", controller="tests", rights_contact="dpo@example.org",
+            served_kind="transport_network", served_name="Line 1", perimeter="the test clip",
+            cameras=["a"], situations=["zone_intrusion"], recipient_services=["control room"],
+            starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
+        )  # fmt: skip
+        with sessions() as s:
+            plat.create_authorisation(s, data, actor="admin")
+        assert wait_for(lambda: sup.status()["a"].state == "running", 40), sup.status()
+        time.sleep(1.5)  # the gate is asleep until its next check
+        step[0] = timedelta(hours=1, minutes=1)
+        t0 = time.monotonic()
+        assert wait_for(lambda: sup.status()["a"].state == "stopped", 10), sup.status()
+        took = time.monotonic() - t0
+        assert took < 4.0, f"stopped {took:.1f} s after the clock step"
+    finally:
+        plat.close()
+        sup.close()
+        engine.dispose()

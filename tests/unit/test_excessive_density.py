@@ -17,6 +17,7 @@ from veilleur.perception.density import (
     PersonCounter,
     PersonScale,
     attribution_mask,
+    cut_by_top,
     expected_count,
     fuse_passes,
     isolated,
@@ -102,6 +103,51 @@ def test_person_counter_passes_upscale_only_when_asked_and_fuse() -> None:
     np.testing.assert_allclose(boxes[0], [100, 100, 140, 200])  # the mirror maps back
     expected = PersonCounter(_Fake(), sides=(640, 1024), threshold=None, upscale=False)
     assert expected.count(image) == pytest.approx(expected_count(np.array([0.9, 0.35])), rel=1e-6)
+
+
+class _TopCut:
+    """A detector that finds one person standing clear and one whose box the top edge cuts."""
+
+    def detect(self, image: np.ndarray, scale: float | None = None) -> Detections:
+        return Detections(
+            xyxy=np.array([[100, 100, 140, 200], [300, 0, 340, 90]], dtype=np.float32),
+            confidence=np.array([0.9, 0.9]),
+            class_id=np.zeros(2),
+        )
+
+
+class _Pose:
+    """A pose model that puts one head keypoint at row `head_y` of what it is given."""
+
+    def __init__(self, head_y: float, score: float = 0.6) -> None:
+        self.head_y, self.score = head_y, score
+        self.shapes: list[tuple[int, ...]] = []
+
+    def detect(self, image: np.ndarray) -> Detections:
+        self.shapes.append(image.shape)
+        keypoints = np.zeros((1, 17, 3), dtype=np.float32)
+        keypoints[0, 0] = (10.0, self.head_y, self.score)  # the nose
+        keypoints[0, 5] = (10.0, self.head_y + 20, 0.9)  # a shoulder, no head keypoint
+        return Detections(
+            xyxy=np.array([[0, 0, 20, 80]], dtype=np.float32),
+            confidence=np.array([0.8]),
+            class_id=np.zeros(1),
+            keypoints=keypoints,
+        )
+
+
+def test_a_person_cut_by_the_top_edge_counts_only_with_a_head_in_view() -> None:
+    image = np.zeros((300, 400, 3), dtype=np.uint8)
+    assert cut_by_top(np.array([[0, 1, 5, 5], [0, 2, 5, 5]]), 300).tolist() == [True, False]
+    assert PersonCounter(_TopCut(), sides=(400,)).count(image) == 2.0  # no pose model: both
+    # The column given to the pose model sits under a black band (0.3 x 90 = 27 rows): a head
+    # placed in the band is off the picture, one below it is in view.
+    seen = _Pose(head_y=40.0)
+    assert PersonCounter(_TopCut(), sides=(400,), heads=seen).count(image) == 2.0
+    assert seen.shapes == [(27 + 90, 48, 3)]  # only the cut box, widened by a tenth each side
+    assert PersonCounter(_TopCut(), sides=(400,), heads=_Pose(head_y=10.0)).count(image) == 1.0
+    weak = _Pose(head_y=40.0, score=0.1)
+    assert PersonCounter(_TopCut(), sides=(400,), heads=weak, head_score=0.2).count(image) == 1.0
 
 
 def test_person_scale_learns_height_against_foot_row() -> None:

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 from test_runtime_supervisor import write_clip
 
-from veilleur import cli_server, store
+from veilleur import store
+from veilleur.cli import server as cli_server
 from veilleur.config import CameraConfig
 from veilleur.runtime import lifetime
 

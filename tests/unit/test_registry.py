@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from veilleur.cli_models import app
+from veilleur.cli.models import app
 from veilleur.perception import registry
 from veilleur.perception.registry import (
     ModelChecksumError,

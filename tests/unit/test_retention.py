@@ -480,7 +480,7 @@ def test_serve_refuses_a_journal_period_under_six_months(tmp_path: Path) -> None
 
 
 def test_the_server_runs_the_scheduler_and_stops_it(tmp_path: Path) -> None:
-    from veilleur.cli_server import build_server
+    from veilleur.cli.server import build_server
     from veilleur.config import parse_config
     from veilleur.config.server import ServerSettings
     from veilleur.service.retention import scheduler

@@ -545,12 +545,17 @@ async def signal_stream(
     request: Request,
     caller: Reader,
     last_event_id: Annotated[Cursor | None, Header()] = None,
+    after: Annotated[Cursor | None, Query()] = None,
 ) -> StreamingResponse:
     """Server-sent events: `signal` (a new signal, committed), `further_event` (a further
     event attached to a signal's episode: the updated signal) and `review` (a signal was
     qualified), of the cameras in the caller's scope. A reconnecting browser sends
-    Last-Event-ID and first receives the signals it missed. The stream ends when the session
-    stops being valid (logged out, blocked, training or habilitation passed)."""
+    Last-Event-ID and first receives the signals it missed; `after` does the same for a console
+    that opens a new stream after its browser gave one up (an answer other than 200, e.g.
+    while the database was down). The stream ends when the session stops being valid (logged
+    out, blocked, training or habilitation passed)."""
+    if last_event_id is None:
+        last_event_id = after
     plat: Platform = request.app.state.platform
     heartbeat = request.app.state.settings.sse_heartbeat_s
     token = request.cookies.get(COOKIE, "")

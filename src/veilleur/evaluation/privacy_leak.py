@@ -190,7 +190,7 @@ def audit_video(
     from veilleur.pipeline import CameraPipeline
     from veilleur.privacy.masking import apply_privacy
     from veilleur.runtime.worker import CameraWorker, WorkerSpec
-    from veilleur.sources import VideoSource
+    from veilleur.sources import open_source
     from veilleur.types import Signal
 
     cfg = site.cameras[camera]
@@ -218,7 +218,7 @@ def audit_video(
     size = tuple(cfg.analysis_size) if cfg.analysis_size else None
     n = 0
     index_of: dict[float, int] = {}
-    with VideoSource(cfg.source, analysis_fps=cfg.analysis_fps, size=size) as src:  # type: ignore[arg-type]
+    with open_source(cfg.source, analysis_fps=cfg.analysis_fps, size=size) as src:
         for frame in src.frames():
             if max_frames is not None and n >= max_frames:
                 break

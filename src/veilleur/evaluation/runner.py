@@ -17,7 +17,7 @@ def analyse_clip(clip: Clip, base: Path) -> ClipOutcome:
     its error, never dropped."""
     from veilleur.config import load_config
     from veilleur.pipeline import CameraPipeline
-    from veilleur.sources import VideoSource
+    from veilleur.sources import open_source
 
     try:
         video = expand(clip.video, base)
@@ -32,7 +32,7 @@ def analyse_clip(clip: Clip, base: Path) -> ClipOutcome:
         signals = []
         further = []
         last_t = 0.0
-        with VideoSource(str(video), analysis_fps=cam.analysis_fps, size=cam.analysis_size) as src:
+        with open_source(str(video), analysis_fps=cam.analysis_fps, size=cam.analysis_size) as src:
             for frame in src.frames():
                 signals.extend(pipe.process(frame))
                 further.extend(pipe.further)

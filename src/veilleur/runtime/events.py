@@ -12,6 +12,12 @@ from veilleur.types import FurtherEvent, Signal
 CAMERA_STATES: tuple[str, ...] = ("starting", "running", "stopped", "reconnecting", "failed")
 
 
+class StoreUnavailable(Exception):
+    """Raised by a delivery callback (`on_signal`, `on_further`, `on_statistics`) when the
+    store cannot be reached for now (database down, disk full): the supervisor keeps the event
+    and hands it over again later, in order, instead of losing it."""
+
+
 @dataclass(frozen=True)
 class SignalEvent:
     """One signal, sent from a camera worker to the main process.

@@ -74,6 +74,22 @@ POOL_RESTARTS = Counter(
     registry=REGISTRY,
 )
 
+DELIVERIES_WAITING = Gauge(
+    "veilleur_deliveries_waiting",
+    "Signals, further events and statistics waiting to be stored (the store does not answer)",
+    registry=REGISTRY,
+)
+STORE_RETRIES = Counter(
+    "veilleur_store_retries",
+    "Hand-overs to the store tried again because it could not be reached",
+    registry=REGISTRY,
+)
+DELIVERIES_LOST = Counter(
+    "veilleur_deliveries_lost",
+    "Events still waiting for the store when the server shut down",
+    registry=REGISTRY,
+)
+
 
 def render() -> tuple[bytes, str]:
     """The metrics in Prometheus' text format, and the content type to serve them with."""

@@ -8,7 +8,8 @@ on their pipes from a dispatcher thread, and from that thread:
 - hands signal events to `on_signal`, the further events attached to them (in order, after
   their signal) to `on_further`, and the aggregates of cameras in the statistics mode to
   `on_statistics` (through a second thread, so that a slow consumer never delays the health
-  checks);
+  checks); a callback that raises `StoreUnavailable` gets the same event again later, with
+  back-off, and the events behind it wait (nothing is lost while the database is down);
 - restarts a camera process that crashed or stalled (no progress for `stall_s`), with
   exponential back-off, and a pool process likewise.
 
@@ -38,7 +39,7 @@ from typing import Any
 from veilleur.config.common import SITUATION_IDS
 from veilleur.config.model import CameraConfig, SiteConfig
 from veilleur.runtime import lifetime, metrics
-from veilleur.runtime.events import AttachedEvent, CameraStatus, SignalEvent
+from veilleur.runtime.events import AttachedEvent, CameraStatus, SignalEvent, StoreUnavailable
 from veilleur.runtime.pool import DetectorFactory, pool_main
 from veilleur.runtime.worker import EXIT_DONE, WorkerSpec, camera_main
 from veilleur.scene.statistics import DEFAULT_BUCKET_S, StatisticRow
@@ -58,6 +59,9 @@ KILL_GRACE_S = 0.2
 START_GRACE_S = 60.0
 #: Window over which a camera's frame rate is measured.
 FPS_WINDOW_S = 3.0
+#: Back-off between hand-overs to a store that cannot be reached: doubles up to the last.
+STORE_RETRY_FIRST_S = 0.5
+STORE_RETRY_MAX_S = 5.0
 
 
 @dataclass
@@ -164,6 +168,8 @@ class Supervisor:
         self._threads: list[threading.Thread] = []
         self._started = False
         self._closed = False
+        self.store_unavailable_since: float | None = None
+        """Wall time since which the store has not answered (None: it answers)."""
 
     # ------------------------------------------------------------------- public
 
@@ -261,6 +267,12 @@ class Supervisor:
     def status(self) -> dict[str, CameraStatus]:
         with self._lock:
             return {name: self._status(cam) for name, cam in self._cameras.items()}
+
+    def config_of(self, camera: str) -> CameraConfig | None:
+        """The configuration camera `camera` runs (or last ran) on; None if it is unknown."""
+        with self._lock:
+            cam = self._cameras.get(camera)
+            return None if cam is None else cam.config
 
     def latest_jpeg(self, camera: str) -> bytes | None:
         """The camera's latest blurred picture (refreshed about once a second while running)."""
@@ -446,24 +458,77 @@ class Supervisor:
             event = self._deliveries.get()
             if event is None:
                 return
-            if isinstance(event, list):
-                try:
-                    if self.on_statistics is not None:
-                        self.on_statistics(event)
-                except Exception:
-                    log.exception("on_statistics failed for %d rows", len(event))
-                continue
-            if isinstance(event, AttachedEvent):
-                # In order after the signal it belongs to: the same queue and thread.
-                try:
-                    if self.on_further is not None:
-                        self.on_further(event)
-                except Exception:
-                    log.exception("on_further failed for a %s event", event.event.situation)
-                continue
+            self._deliver_until_stored(event)
+
+    def _deliver_until_stored(
+        self, event: SignalEvent | AttachedEvent | list[StatisticRow]
+    ) -> None:
+        """Hand `event` over; while the store cannot be reached, keep it and try again with
+        back-off. Later events wait behind it, so their order (a further event after its
+        signal) is kept. At shutdown, what still waits is counted and logged as lost."""
+        delay = STORE_RETRY_FIRST_S
+        while True:
             try:
+                self._hand_over(event)
+            except StoreUnavailable as exc:
+                metrics.STORE_RETRIES.inc()
+                waiting = self._deliveries.qsize() + 1
+                metrics.DELIVERIES_WAITING.set(waiting)
+                if self.store_unavailable_since is None:
+                    self.store_unavailable_since = time.time()
+                    log.error("the store cannot be reached (%s): signals wait in the server "
+                              "and are stored when it answers again", exc)  # fmt: skip
+                if self._closing.is_set():
+                    self._give_up(event)
+                    return
+                self._closing.wait(delay)
+                delay = min(delay * 2, STORE_RETRY_MAX_S)
+                continue
+            if self.store_unavailable_since is not None:
+                log.warning("the store answers again after %.1f s; %d events were waiting",
+                            time.time() - self.store_unavailable_since,
+                            self._deliveries.qsize() + 1)  # fmt: skip
+                self.store_unavailable_since = None
+            metrics.DELIVERIES_WAITING.set(self._deliveries.qsize())
+            return
+
+    def _give_up(self, first: SignalEvent | AttachedEvent | list[StatisticRow]) -> None:
+        lost = [first]
+        while True:
+            try:
+                more = self._deliveries.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:  # the end mark of close(): the delivery thread ends on it
+                self._deliveries.put(None)
+                break
+            lost.append(more)
+        metrics.DELIVERIES_LOST.inc(len(lost))
+        metrics.DELIVERIES_WAITING.set(0)
+        log.error("shutting down while the store cannot be reached: %d events could not be "
+                  "stored", len(lost))  # fmt: skip
+
+    def _hand_over(self, event: SignalEvent | AttachedEvent | list[StatisticRow]) -> None:
+        """One hand-over to the callbacks; only `StoreUnavailable` comes out of it (any other
+        failure is logged: one failing delivery must not stop the next ones)."""
+        try:
+            if isinstance(event, list):
+                if self.on_statistics is not None:
+                    self.on_statistics(event)
+            elif isinstance(event, AttachedEvent):
+                # In order after the signal it belongs to: the same queue and thread.
+                if self.on_further is not None:
+                    self.on_further(event)
+            else:
                 self.on_signal(event)
-            except Exception:  # one failing delivery must not stop the next ones
+        except StoreUnavailable:
+            raise
+        except Exception:
+            if isinstance(event, list):
+                log.exception("on_statistics failed for %d rows", len(event))
+            elif isinstance(event, AttachedEvent):
+                log.exception("on_further failed for a %s event", event.event.situation)
+            else:
                 log.exception("on_signal failed for a %s signal", event.signal.situation)
 
     def _dispatch(self) -> None:

@@ -201,15 +201,15 @@ class CameraWorker:
             self.send("note", event.message)
 
     def _decode(self) -> None:
-        from veilleur.sources import SourceError, VideoSource
+        from veilleur.sources import SourceError, open_source
 
         cfg = self.config
         size = tuple(cfg.analysis_size) if cfg.analysis_size else None
         try:
-            source = VideoSource(
+            source = open_source(
                 cfg.source,
                 analysis_fps=cfg.analysis_fps,
-                size=size,  # type: ignore[arg-type]
+                size=size,
                 threads=1,  # many cameras share few cores: one decoding thread each
                 on_event=self._on_source_event,
                 realtime=self.spec.realtime,

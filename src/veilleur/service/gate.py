@@ -4,13 +4,15 @@ their bounds, so live processing starts and stops by itself (SPEC §4).
 It sleeps until the next start or end of an authorisation (at most `recheck_s`, so a record
 added by another process is seen too), then asks the platform to apply what is authorised
 then. Changes made through the platform (create, renew, revoke) are applied at once by the
-platform itself; they `poke` the gate so that it recomputes its next wake-up.
+platform itself; they `poke` the gate so that it recomputes its next wake-up. A step of the
+wall clock wakes it too.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,6 +22,10 @@ log = logging.getLogger(__name__)
 
 LATE_S = 0.01
 """Waking this much after a bound makes sure the bound has passed on the platform's clock."""
+CLOCK_CHECK_S = 1.0
+"""How often the sleeping gate compares the wall clock with the monotonic clock."""
+CLOCK_STEP_S = 1.0
+"""A change of their difference beyond this is a step of the wall clock."""
 
 
 class AuthorisationGate:
@@ -59,4 +65,22 @@ class AuthorisationGate:
                 log.exception("could not apply the authorisations; retrying in 5 s")
                 wait = min(wait, 5.0)
             self.applied += 1
-            self._wake.wait(wait)
+            self._sleep(wait)
+
+    def _clock_offset(self) -> float:
+        return self.platform.clock().timestamp() - time.monotonic()
+
+    def _sleep(self, wait: float) -> None:
+        """Sleep `wait` s (on the monotonic clock), or less: until poked, or until the wall
+        clock steps (NTP correcting a drifted clock, an operator setting the time), since the
+        next bound was computed on the wall clock: a step forward past an authorisation's end
+        stops its processing within `CLOCK_CHECK_S`, not at the next scheduled wake-up."""
+        offset = self._clock_offset()
+        end = time.monotonic() + wait
+        while (left := end - time.monotonic()) > 0:
+            if self._wake.wait(min(left, CLOCK_CHECK_S)):
+                return
+            if abs(self._clock_offset() - offset) > CLOCK_STEP_S:
+                log.warning("the wall clock stepped by %+.1f s: applying the authorisations "
+                            "again", self._clock_offset() - offset)  # fmt: skip
+                return

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from veilleur import store
+from veilleur.runtime.events import StoreUnavailable
 from veilleur.scene.statistics import COLUMNS
 from veilleur.service.access import Caller
 from veilleur.service.errors import Invalid, NotFound
@@ -38,7 +39,9 @@ class StatisticsRecorder:
         try:
             with self.sessions() as s:
                 store.record_statistics(s, rows)
-        except Exception:
+        except Exception as exc:
+            if store.unreachable(exc):  # the supervisor hands them over again later
+                raise StoreUnavailable(str(exc.__class__.__name__)) from exc
             self.failures += 1
             log.exception("could not store %d statistics rows", len(rows))
 

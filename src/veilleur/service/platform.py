@@ -30,6 +30,7 @@ from veilleur.compliance.authorisations import (
 )
 from veilleur.config import SITUATION_IDS, CameraConfig
 from veilleur.config.common import NOT_FINITE
+from veilleur.runtime.events import StoreUnavailable
 from veilleur.service.bus import SignalBus
 from veilleur.store.journal import SYSTEM
 from veilleur.store.models import utcnow
@@ -219,7 +220,9 @@ class SignalRecorder:
                     return
                 row = store.record_signal(s, event, self.data_dir)
                 payload = signal_json(row)
-        except Exception:
+        except Exception as exc:
+            if store.unreachable(exc):  # the supervisor keeps it and hands it over again
+                raise StoreUnavailable(type(exc).__name__) from exc
             # The supervisor must keep running; the failure is counted and logged loudly.
             self.failures += 1
             log.exception("could not store a %s signal of camera %s",
@@ -252,7 +255,9 @@ class SignalRecorder:
                     return
                 assert isinstance(row, store.SignalRow)
                 payload = signal_json(row)
-        except Exception:
+        except Exception as exc:
+            if store.unreachable(exc):
+                raise StoreUnavailable(type(exc).__name__) from exc
             self.failures += 1
             log.exception("could not attach a further %s event of camera %s",
                           ev.situation, ev.camera)  # fmt: skip
@@ -466,6 +471,15 @@ class Platform:
         """Bring every camera to what the authorisations allow now: withdrawn situations are
         switched off at once, then the camera restarts on its new configuration or stops; one
         journal entry (actor "system") per authorisation that started or stopped applying."""
+        known = self._grants
+        try:
+            return self._apply_authorisations(db)
+        except Exception:
+            with self._gate_lock:
+                self._hold_to_known_grants(self._grants if self._grants is not None else known)
+            raise
+
+    def _apply_authorisations(self, db: Session | None) -> GateState:
         with self._gate_lock, _session(self.sessions, db) as s:
             previous = dict(self._grants or {})
             self._grants = None
@@ -484,6 +498,40 @@ class Platform:
             s.commit()
             self._active_ids = state.active_ids
         return state
+
+    def _hold_to_known_grants(self, known: dict[int, Grant] | None) -> None:
+        """The database cannot be read: keep the authorisations known in memory (the signal
+        path's last defence goes on using them) and withdraw at once, without the database,
+        what they no longer allow now (one that ended or was bounded meanwhile), so that no
+        processing outlives its authorisation during an outage. The journal entries follow
+        when the database answers again (`apply_authorisations` sees the change then)."""
+        self._grants = known
+        if known is None or self.supervisor is None:
+            return
+        state = grants_at(known.values(), self.clock())
+        stops: list[str] = []
+        for name, status in self.supervisor.status().items():
+            config = self.supervisor.config_of(name)
+            if status.state == "stopped" or config is None or config.mode != "live":
+                continue
+            allowed = state.situations.get(name, frozenset())
+            withdrawn = set(status.active_situations) - allowed
+            if not withdrawn:
+                continue
+            if not set(status.active_situations) & allowed:
+                stops.append(name)
+                self._applied[name] = None  # as the gate left it: started again when allowed
+                continue
+            for situation in sorted(withdrawn):
+                with contextlib.suppress(KeyError, ValueError):
+                    self.supervisor.set_situation(name, situation, False)
+                    self._gate_off.setdefault(name, set()).add(situation)
+            log.warning("database unreachable: situations %s of camera %s withdrawn, their "
+                        "authorisation no longer covers them", sorted(withdrawn), name)  # fmt: skip
+        if stops:
+            self.supervisor.stop_cameras(stops)
+            log.warning("database unreachable: cameras %s stopped, no authorisation covers "
+                        "them any more", stops)  # fmt: skip
 
     def create_authorisation(
         self, db: Session, data: AuthorisationInput, *, actor: str

@@ -53,6 +53,7 @@ from veilleur.store.db import (
     normalise_url,
     schema_diff,
     session_factory,
+    unreachable,
     upgrade,
 )
 from veilleur.store.journal import append as journal_append
@@ -162,6 +163,7 @@ __all__ = [
     "set_processing",
     "signal_stats",
     "statistic_dict",
+    "unreachable",
     "update_user",
     "upgrade",
     "upsert_camera",

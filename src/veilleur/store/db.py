@@ -14,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from veilleur.store.models import Base
@@ -132,3 +133,20 @@ def schema_diff(target: str | Engine) -> list[Any]:
     finally:
         if not isinstance(target, Engine):
             engine.dispose()
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached for now (server down or restarting,
+    connection dropped, pool exhausted, SQLite file locked or its disk full) rather than that
+    the request itself is wrong: what is worth trying again later unchanged."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no connection free in the pool
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return False
+    # SQLite raises OperationalError for a broken schema or statement too: those never heal.
+    message = str(exc.orig).lower()
+    return not any(m in message for m in ("no such table", "no such column", "syntax error"))

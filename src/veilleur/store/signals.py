@@ -8,6 +8,8 @@ a signal whose row could not be committed are removed. Mutating functions commit
 
 from __future__ import annotations
 
+import errno
+import logging
 import math
 import os
 import uuid
@@ -36,7 +38,11 @@ from veilleur.store.models import (
     User,
 )
 
+log = logging.getLogger(__name__)
+
 MEDIA_DIR = "media"
+#: Write errors of a full disk (or quota): the signal is stored without its media.
+MEDIA_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 MAX_LIST_LIMIT = 1000
 MAX_COMMENT_LENGTH = 2000
 
@@ -173,8 +179,10 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
     """Write the signal's snapshot and clip, then commit its row with its journal entry;
     returns the committed row.
 
-    An empty snapshot (no blurred image could be made) or a missing clip is simply not stored.
-    If anything fails, the files written for this signal are removed and the error raised.
+    An empty snapshot (no blurred image could be made) or a missing clip is simply not stored;
+    a picture the media disk has no room for is not either (the journal entry says so) rather
+    than losing the signal. If anything else fails, the files written for this signal are
+    removed and the error raised.
     """
     _check_event(event)
     signal = event.signal
@@ -182,6 +190,7 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
     day = Path(MEDIA_DIR, f"{occurred_at:%Y}", f"{occurred_at:%m}", f"{occurred_at:%d}")
     stem = uuid.uuid4().hex
     written: list[Path] = []
+    media_error: str | None = None
     try:
         snapshot_path = clip_path = None
         for data, suffix in ((event.snapshot_jpeg, ".jpg"), (event.clip_mp4, ".mp4")):
@@ -189,8 +198,18 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
                 continue
             relative = day / f"{stem}{suffix}"
             target = Path(data_dir) / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(target, data)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _write_atomic(target, data)
+            except OSError as exc:
+                if exc.errno not in MEDIA_DISK_FULL:
+                    raise
+                # A full media disk must not cost the signal itself: it is stored without
+                # this picture, and the journal says why.
+                media_error = os.strerror(exc.errno or errno.ENOSPC)
+                log.error("signal of camera %s stored without its %s: %s", signal.camera,
+                          suffix, media_error)  # fmt: skip
+                continue
             written.append(target)
             if suffix == ".jpg":
                 snapshot_path = relative.as_posix()
@@ -219,6 +238,7 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
                 "occurred_at": occurred_at.isoformat(),
                 "snapshot": snapshot_path is not None,
                 "clip": clip_path is not None,
+                **({"media_not_stored": media_error} if media_error else {}),
             },
         )
         s.commit()

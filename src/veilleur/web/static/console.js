@@ -177,19 +177,54 @@
   };
 
   const liveState = document.getElementById("live-state");
-  if (csrf && window.EventSource) {
-    const source = new EventSource("/api/signals/stream");
+  const storeState = document.getElementById("store-state");
+  /* Why the stream dropped: /healthz answers 503 while the database is down (the server keeps
+     the signals raised meanwhile and stores them when it answers again; the stream then
+     catches up from Last-Event-ID), and nothing at all while the server itself is down. */
+  function explainOutage() {
+    if (!storeState) return;
+    fetch("/healthz", { cache: "no-store" }).then(function (r) {
+      if (r.status === 503) {
+        storeState.textContent = "Database unreachable: new signals wait in the server and appear here when it answers again";
+        storeState.hidden = false;
+      } else if (state.streamOpen) {
+        storeState.hidden = true;
+      }
+    }).catch(function () {
+      storeState.textContent = "Server unreachable: reconnecting…";
+      storeState.hidden = false;
+    });
+  }
+  /* The newest signal this page has: a new stream opened after the browser gave one up
+     starts after it (its own reconnects send Last-Event-ID instead). */
+  function newestId() {
+    let newest = state.lastId || 0;
+    document.querySelectorAll(".signal-card[data-id]").forEach(function (card) {
+      newest = Math.max(newest, parseInt(card.dataset.id, 10) || 0);
+    });
+    return newest;
+  }
+  function connect(after) {
+    const source = new EventSource("/api/signals/stream" + (after ? "?after=" + after : ""));
     source.onopen = function () {
       state.streamOpen = true;
       if (liveState) { liveState.classList.add("up"); liveState.title = "Live signal stream connected"; }
+      if (storeState) storeState.hidden = true;
     };
     source.onerror = function () {
       state.streamOpen = false;
       if (liveState) { liveState.classList.remove("up"); liveState.title = "Live signal stream reconnecting…"; }
+      explainOutage();
+      if (source.readyState === EventSource.CLOSED) {
+        /* The browser does not retry after an answer other than 200 (the server could not
+           check the session while its database was down): open a new stream later. */
+        setTimeout(function () { connect(newestId()); }, 3000);
+      }
     };
     source.addEventListener("signal", function (e) {
       const sig = JSON.parse(e.data);
       state.signalsReceived += 1;
+      state.lastId = Math.max(state.lastId || 0, sig.id);
       state.lastSignal = sig;
       chime();
       bumpBadge();
@@ -211,4 +246,5 @@
       replaceCard(sig, true);
     });
   }
+  if (csrf && window.EventSource) connect(0);
 })();

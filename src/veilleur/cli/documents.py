@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from veilleur.cli_retention import (
+from veilleur.cli.retention import (
     ImagesDays,
     JournalDays,
     SignalsDays,
@@ -78,7 +78,7 @@ def _write(
     until: datetime | None = None,
 ) -> None:
     from veilleur import store
-    from veilleur.cli_journal import _url
+    from veilleur.cli.journal import _url
     from veilleur.compliance import documents
     from veilleur.config.server import RetentionSettings
 

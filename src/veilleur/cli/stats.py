@@ -139,7 +139,7 @@ def stats(
     machine allows, and write CSV, Parquet and charts. No image, track or signal is written."""
     from veilleur.pipeline import CameraPipeline, prefetch
     from veilleur.scene.statistics import StatisticsAggregator, statistics_site
-    from veilleur.sources import SourceError, VideoSource
+    from veilleur.sources import SourceError, open_source
 
     site, name = load_site(config, camera)
     origin = _parse_start(start)
@@ -166,7 +166,7 @@ def stats(
     ) as bar:
         for video in videos:
             try:
-                source = VideoSource(
+                source = open_source(
                     str(video), analysis_fps=cam.analysis_fps, size=cam.analysis_size
                 )
             except SourceError as exc:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from veilleur import cli_retention as retention_options
+from veilleur.cli import retention as retention_options
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

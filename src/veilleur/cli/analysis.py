@@ -1,4 +1,4 @@
-"""`veilleur ...`: the command line."""
+"""`veilleur analyze` and `veilleur evaluate`: the pipeline run on video files, offline."""
 
 from __future__ import annotations
 
@@ -15,110 +15,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from veilleur import __version__
-
-app = typer.Typer(
-    help="Veilleur: attention signals for eight predetermined situations in video, "
-    "never about people.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-config_app = typer.Typer(
-    help="Check the configuration file and print its schema.", no_args_is_help=True
-)
-app.add_typer(config_app, name="config")
-
 err = Console(stderr=True)
 out = Console()
-
-
-def _models_app() -> typer.Typer:
-    from veilleur.cli_models import app as models_app
-
-    return models_app
-
-
-app.add_typer(_models_app(), name="models", help="List, verify and fetch model files.")
-
-from veilleur import cli_server  # noqa: E402  (light: its heavy imports are inside commands)
-
-app.command("serve")(cli_server.serve)
-app.command("demo")(cli_server.demo)
-
-from veilleur.cli_journal import app as journal_app  # noqa: E402  (light, like cli_server)
-
-app.add_typer(journal_app, name="journal")
-
-from veilleur.cli_stats import stats as _stats  # noqa: E402  (light, like cli_server)
-
-app.command("stats")(_stats)
-
-from veilleur.cli_documents import app as documents_app  # noqa: E402  (light, like cli_server)
-
-app.add_typer(documents_app, name="documents")
-
-from veilleur.cli_retention import purge as _purge  # noqa: E402  (light, like cli_server)
-
-app.command("purge")(_purge)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
-
-
-@app.callback(invoke_without_command=True)
-def _main(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    if version:
-        out.print(f"veilleur {__version__}")
-        raise typer.Exit(0)
-
-
-@config_app.command("check")
-def config_check(
-    config: Annotated[Path, typer.Argument(help="The YAML configuration file.")],
-) -> None:
-    """Validate a configuration file and summarise it."""
-    from veilleur.config import ConfigError, load_config
-
-    try:
-        site = load_config(config)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    table = Table(title=f"{config}: valid")
-    for col in ("camera", "source", "fps", "zones", "lines", "situations enabled", "version"):
-        table.add_column(col)
-    for name, cam in site.cameras.items():
-        enabled = [n for n, s in cam.situations.items() if s.enabled]
-        table.add_row(
-            name,
-            cam.source,
-            f"{cam.analysis_fps:g}",
-            ", ".join(cam.zones) or "-",
-            ", ".join(cam.lines) or "-",
-            ", ".join(enabled) or "-",
-            site.camera_version(name),
-        )
-    out.print(table)
-
-
-@config_app.command("schema")
-def config_schema(
-    output: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
-    ] = None,
-) -> None:
-    """Print the JSON Schema of the configuration file."""
-    from veilleur.config import json_schema
-
-    text = json.dumps(json_schema(), indent=2) + "\n"
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text)
-        err.print(f"wrote {output}")
 
 
 def _pick_camera(site: Any, camera: str | None, config: Path) -> str:
@@ -133,7 +36,6 @@ def _pick_camera(site: Any, camera: str | None, config: Path) -> str:
     raise _fail(f"{config} has several cameras ({known}); choose one with --camera NAME")
 
 
-@app.command()
 def analyze(
     video: Annotated[str, typer.Argument(help="Video file or stream URL to analyse.")],
     config: Annotated[Path, typer.Option("--config", "-c", help="The YAML configuration file.")],
@@ -155,7 +57,7 @@ def analyze(
     from veilleur.config import ConfigError, load_config
     from veilleur.pipeline import CameraPipeline, prefetch
     from veilleur.situations import SituationNotAvailable
-    from veilleur.sources import SourceError, SourceEvent, VideoSource
+    from veilleur.sources import SourceError, SourceEvent, open_source
 
     try:
         site = load_config(config)
@@ -174,7 +76,7 @@ def analyze(
             )
 
     try:
-        source = VideoSource(
+        source = open_source(
             video, analysis_fps=cam.analysis_fps, size=cam.analysis_size, on_event=on_event
         )
     except SourceError as exc:
@@ -247,7 +149,6 @@ def analyze(
         raise typer.Exit(130)
 
 
-@app.command()
 def evaluate(
     truth: Annotated[
         list[Path] | None,
@@ -414,7 +315,3 @@ def _print_summary(
         table.add_row(f"further events attached: {situation}", str(n))
     table.add_row("signals written to", str(output))
     out.print(table)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    app()

@@ -170,7 +170,7 @@ def purge(
     from sqlalchemy import inspect
 
     from veilleur import store
-    from veilleur.cli_journal import _url
+    from veilleur.cli.journal import _url
     from veilleur.compliance.retention import purge as run_purge
 
     settings = retention_settings(images_days, signals_days, journal_days, statistics_days)

@@ -1,9 +1,9 @@
-"""Video input: files, network streams and capture devices, decoded with PyAV.
+"""The PyAV reader: files, network streams and capture devices, decoded with FFmpeg.
 
-`VideoSource` turns a URI into a stream of `veilleur.types.Frame`, sampled at the analysis rate,
-with times taken from the stream's own timestamps. What goes wrong on the way (damaged data, a
-camera that drops off the network) is reported as `SourceEvent`s and never ends the video
-silently: everything decodable before and after a problem is still delivered.
+`PyAVSource` is the `Source` that `open_source` returns. Its parts live beside it: what an
+address means (`address`), when to reconnect (`reconnect`), the timeline, sampling and pacing
+(`timing`) and the event log (`events`); this module opens containers, demuxes, decodes and
+decides which pictures need no decoding.
 
 Decoding is the dominant cost of a camera, so the source decodes no more than it must: codec
 threads, pixel conversion only for the frames that are yielded (with the resize done by swscale
@@ -17,9 +17,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import logging
-import math
 import os
-import random
 import threading
 import time
 from collections import deque
@@ -28,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import av
 import av.error
@@ -39,26 +36,14 @@ from av.video.frame import VideoFrame
 from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 
+from veilleur.sources.address import parse_address
+from veilleur.sources.base import SourceError, SourceEvent, SourceInfo
+from veilleur.sources.events import EventLog
+from veilleur.sources.reconnect import OpenFailure, Reconnector
+from veilleur.sources.timing import Clock, Pacer, Sampler, Timeline, TimestampRepair
 from veilleur.types import Frame
 
 log = logging.getLogger(__name__)
-
-#: Schemes read through FFmpeg's network protocols.
-NETWORK_SCHEMES: frozenset[str] = frozenset(
-    {"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "rtp", "srt", "tcp"}
-)
-#: Network schemes that always carry a live stream (HTTP may also serve a finite file).
-_LIVE_SCHEMES = NETWORK_SCHEMES - {"http", "https"}
-
-#: Every `SourceEvent.kind` this module emits.
-EVENT_KINDS: tuple[str, ...] = (
-    "corrupt_data",
-    "stream_dropped",
-    "reconnected",
-    "gave_up",
-    "end_of_stream",
-    "no_timestamps",
-)
 
 # Codecs whose decoders honour `skip_frame = NONREF` by dropping only pictures nothing else refers
 # to. Others keep full decoding: skipping there could change the pictures that come out.
@@ -69,83 +54,8 @@ _NONREF_WARMUP = 32
 _ALL_KEY_RUN = 30
 # Recent packet pts kept to find a picture's display predecessor (beyond any reorder depth).
 _PTS_WINDOW = 96
-# Tolerance, in sampling periods, so float rounding cannot shift a picture to the next instant.
-_K_EPS = 1e-6
-# A gap longer than this many nominal frame durations means pictures went missing.
-_GAP_FACTOR = 2.5
 # Consecutive demuxer errors without a packet in between after which reading is abandoned.
 _MAX_DEMUX_ERRORS = 64
-# At most one corrupt_data event per this much stream time; the rest are counted into the next.
-_CORRUPT_REPORT_INTERVAL_S = 1.0
-# `events` keeps the most recent ones only, so a camera that misbehaves for weeks cannot eat memory.
-_MAX_EVENTS = 10_000
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    """What was opened. `width`/`height` are the stream's own size (frames may be resized)."""
-
-    uri: str
-    """The URI as given, with any password replaced by `***`."""
-    width: int
-    height: int
-    fps: float | None
-    codec: str
-    duration_s: float | None
-    is_live: bool
-
-
-@dataclass(frozen=True)
-class SourceEvent:
-    """Something the operator must know about, so that nothing is lost silently.
-
-    `kind` is one of "corrupt_data", "stream_dropped", "reconnected", "gave_up",
-    "end_of_stream", or "no_timestamps" (the stream carries no timestamps; times are derived from
-    the frame rate instead).
-    """
-
-    kind: str
-    t: float
-    """Stream time in seconds when it happened (best known)."""
-    message: str
-
-
-class SourceError(Exception):
-    """The source cannot be opened at all; the message names the URI, the cause, what to check."""
-
-    def __init__(self, message: str, uri: str = "") -> None:
-        super().__init__(message)
-        self.uri = uri
-
-
-class _OpenFailure(Exception):
-    def __init__(self, message: str, *, permanent: bool) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-
-
-def redact(uri: str) -> str:
-    """The URI with its password (if any) replaced by `***`, for messages and logs."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return uri
-    if parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _scheme(uri: str) -> str:
-    head, sep, _ = uri.partition("://")
-    return head.lower() if sep else ""
-
-
-def _is_device(uri: str) -> bool:
-    return uri.startswith("/dev/video") or uri.startswith("v4l2:")
 
 
 @dataclass(eq=False)
@@ -158,10 +68,7 @@ class _Session:
     intra_only: bool
     nonref_capable: bool
     default_skip: str
-    first_raw: float | None = None
-    """Raw stream time (s) of the first picture of the whole source in this session's clock."""
-    offset: float = 0.0
-    """Added to `raw - first_raw` to give the source's time `t` (monotonic across reconnects)."""
+    clock: Clock = field(default_factory=Clock)
     resume_after_pts: int | None = None
     """After a reconnect to a finite resource: pictures up to this pts were already delivered."""
     last_pts: int | None = None
@@ -173,17 +80,14 @@ class _Session:
     key_run: int = 0
     saw_non_key: bool = False
     nonref_verified: int = 0
-    prev_pts: int | None = None
-    prev_dts: int | None = None
-    faulty_pts: int = 0
-    faulty_dts: int = 0
+    stamps: TimestampRepair = field(default_factory=TimestampRepair)
     nonref_ok: bool | None = None
     """None while checking that frame pts match packet pts; then whether NONREF may be used."""
     skip_state: str = ""
     frames_out: int = 0
 
 
-class VideoSource:
+class PyAVSource:
     """Frames of one video file, network stream or capture device, sampled at `analysis_fps`.
 
     The source is opened in the constructor (`SourceError` if that is impossible). `frames()`
@@ -244,34 +148,24 @@ class VideoSource:
         if max_retries is not None and max_retries < 0:
             raise ValueError(f"max_retries must be >= 0 or None, got {max_retries!r}")
         self.uri = uri
-        self._label = redact(uri)
-        self._scheme = _scheme(uri)
-        self._network = self._scheme in NETWORK_SCHEMES
-        self._device = _is_device(uri)
-        self._path: Path | None = None
-        if not self._network and not self._device:
-            raw_path = uri[len("file://") :] if uri.startswith("file://") else uri
-            self._path = Path(raw_path).expanduser()
-        self._analysis_fps = analysis_fps
+        self._address = parse_address(uri)
+        self._label = self._address.label
+        self._network = self._address.network
+        self._device = self._address.device
+        self._path = self._address.path
         self._size = size
         self._threads = threads
         self._reconnect = (self._network or self._device) if reconnect is None else reconnect
         self._max_retries = max_retries
-        self._backoff_initial = backoff_initial_s
-        self._backoff_max = max(backoff_max_s, backoff_initial_s)
-        self._on_event = on_event
         self._open_timeout = open_timeout_s
         self._skip_unsampled = skip_unsampled and analysis_fps is not None
         self._user_options = dict(options or {})
         self._realtime = realtime
         self._loop = loop and self._path is not None
-        # Monotonic time at which stream time 0 is due, set by the first paced frame.
-        self._pace_origin: float | None = None
-        self._looping = False
         self.loops = 0
         """How many times a looped file started again."""
 
-        self.events: list[SourceEvent] = []
+        self._log = EventLog(self._label, on_event)
         self.decoded_frames = 0
         self.sampled_frames = 0
         self.skipped_decodes = 0
@@ -279,12 +173,8 @@ class VideoSource:
         self.reconnects = 0
 
         self._reformatter = VideoReformatter()
-        self._next_k = 0
-        self._last_t: float | None = None
-        self._last_seen_t: float | None = None
-        self._last_frame_wall: float | None = None
-        self._last_corrupt_t: float | None = None
-        self._corrupt_unreported = 0
+        self._sampler = Sampler(analysis_fps)
+        self._timeline = Timeline()
         self._warned_no_pts = False
         self._closed = False
         self._finished = False
@@ -294,12 +184,14 @@ class VideoSource:
         self._generation = 0
         self._current: Generator[Frame, None, None] | None = None
         self._stop = threading.Event()
-        self._nominal_dt: float | None = None
-        self._regularity = 0.5  # earned by about ten on-time pictures
-        self._failures = 0
-        self._delay = backoff_initial_s
-        self._last_error = "unknown error"
-        self._quiet_gaps = False
+        self._pacer = Pacer(self._stop)
+        self._reconnector = Reconnector(
+            max_retries=max_retries,
+            backoff_initial_s=backoff_initial_s,
+            backoff_max_s=backoff_max_s,
+            stop=self._stop,
+            label=self._label,
+        )
         self._duration_is_video = False
 
         self._session: _Session | None = self._open_first()
@@ -307,7 +199,7 @@ class VideoSource:
         stream = s.stream
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else None
-        self._nominal_dt = 1.0 / fps if fps and fps < 1000 else None
+        self._timeline.nominal_dt = 1.0 / fps if fps and fps < 1000 else None
         self.info = SourceInfo(
             uri=self._label,
             width=int(stream.codec_context.width),
@@ -320,6 +212,11 @@ class VideoSource:
         self._realtime = self._realtime and not self.info.is_live
 
     # ----------------------------------------------------------------- public
+
+    @property
+    def events(self) -> list[SourceEvent]:
+        """The most recent problems, oldest first (also passed to `on_event`)."""
+        return self._log.events
 
     def frames(self) -> Iterator[Frame]:
         """Sampled frames until the end of the file, or until reconnection gives up.
@@ -347,7 +244,7 @@ class VideoSource:
             finally:
                 self._lock.release()
 
-    def __enter__(self) -> VideoSource:
+    def __enter__(self) -> PyAVSource:
         return self
 
     def __exit__(
@@ -360,7 +257,7 @@ class VideoSource:
 
     def __repr__(self) -> str:
         return (
-            f"VideoSource({self._label!r}, decoded={self.decoded_frames}, "
+            f"PyAVSource({self._label!r}, decoded={self.decoded_frames}, "
             f"sampled={self.sampled_frames})"
         )
 
@@ -380,7 +277,7 @@ class VideoSource:
                 if frame is None:
                     break
                 if self._realtime:
-                    self._pace(frame.t)
+                    self._pacer.wait(frame.t)  # close() ends the wait at once
                 yield frame
         finally:
             with self._lock:
@@ -389,14 +286,6 @@ class VideoSource:
                     self._current = None
                 if self._closed:
                     self._drop_session()
-
-    def _pace(self, t: float) -> None:
-        now = time.monotonic()
-        if self._pace_origin is None:
-            self._pace_origin = now - t
-        wait = self._pace_origin + t - now
-        if wait > 0:
-            self._stop.wait(wait)  # close() ends the wait at once
 
     def _close_current(self) -> None:
         # Closing the generator ends the demuxing generator and drops the packets it holds: they
@@ -441,28 +330,32 @@ class VideoSource:
             except av.error.InvalidDataError as exc:
                 # The demuxer met damaged data; it resynchronises on the next read.
                 demux_errors += 1
-                self._corrupt(self._best_t(), f"unreadable container data ({_reason(exc)})")
+                self._log.corrupt(
+                    self._timeline.best_t(), f"unreadable container data ({_reason(exc)})"
+                )
                 if demux_errors >= _MAX_DEMUX_ERRORS:
                     if self._network:
                         return f"the stream keeps sending unreadable data ({_reason(exc)})"
-                    self._corrupt(
-                        self._best_t(), "giving up reading the rest of the file", always=True
+                    self._log.corrupt(
+                        self._timeline.best_t(),
+                        "giving up reading the rest of the file",
+                        always=True,
                     )
                     break
             except (av.error.FFmpegError, OSError) as exc:
                 if self._network or self._device:
                     # What the decoder still holds is delivered; pictures whose data was cut off
                     # with the connection belong to the drop, not to damaged data.
-                    self._quiet_gaps = True
+                    self._timeline.quiet_gaps = True
                     try:
                         yield from self._flush(s)
                     finally:
-                        self._quiet_gaps = False
+                        self._timeline.quiet_gaps = False
                     if isinstance(exc, av.error.ExitError | TimeoutError):
                         return f"no data for {self._open_timeout:g} s"
                     return f"connection lost ({_reason(exc)})"
-                self._corrupt(
-                    self._best_t(),
+                self._log.corrupt(
+                    self._timeline.best_t(),
                     f"read error, rest of the file lost ({_reason(exc)})",
                     always=True,
                 )
@@ -489,8 +382,8 @@ class VideoSource:
         """Send one packet to the decoder, unless it holds a picture that cannot be sampled."""
         if packet.size == 0:
             # An empty packet is a repeated picture (AVI drop frame); sent, it would end decoding.
-            if packet.pts is not None and s.first_raw is not None:
-                self._seen(self._t_of(s, packet.pts * s.tb))
+            if packet.pts is not None and s.clock.started:
+                self._seen(s.clock.t(packet.pts * s.tb))
             return
         if packet.is_keyframe:
             s.key_run += 1
@@ -503,9 +396,9 @@ class VideoSource:
         if (
             self._skip_unsampled
             and pts is not None
-            and s.first_raw is not None
+            and s.clock.started
             and s.resume_after_pts is None
-            and s.faulty_pts == 0
+            and s.stamps.faulty_pts == 0
             and self._unsampled(s, pts)
         ):
             if s.intra_only or (not s.saw_non_key and s.key_run >= _ALL_KEY_RUN):
@@ -536,15 +429,15 @@ class VideoSource:
             if packet is None and isinstance(exc, av.error.EOFError):
                 return []
             self.decode_errors += 1
-            t = self._best_t()
+            t = self._timeline.best_t()
             if packet is not None and packet.pts is not None:
                 # No picture came of it, so it cannot be the predecessor of the next one.
                 i = bisect.bisect_left(s.submitted, packet.pts)
                 if i < len(s.submitted) and s.submitted[i] == packet.pts:
                     del s.submitted[i]
-                if s.first_raw is not None:
-                    t = max(t, self._t_of(s, packet.pts * s.tb))
-            self._corrupt(t, f"undecodable packet ({_reason(exc)})")
+                if s.clock.started:
+                    t = max(t, s.clock.t(packet.pts * s.tb))
+            self._log.corrupt(t, f"undecodable packet ({_reason(exc)})")
             return []
 
     def _unsampled(self, s: _Session, pts: int) -> bool:
@@ -555,18 +448,13 @@ class VideoSource:
         far: one that is not yet submitted would only shrink that interval, so the answer errs
         towards decoding.
         """
-        k = self._k(self._t_of(s, pts * s.tb))
-        if k < self._next_k:
+        k = self._sampler.k(s.clock.t(pts * s.tb))
+        if k < self._sampler.next_k:
             return True
         i = bisect.bisect_left(s.submitted, pts)
         if i == 0:
             return False
-        return self._k(self._t_of(s, s.submitted[i - 1] * s.tb)) == k
-
-    def _k(self, t: float) -> int:
-        """Index of the latest sampling instant at or before `t` (instants at k / analysis_fps)."""
-        assert self._analysis_fps is not None
-        return math.floor(t * self._analysis_fps + _K_EPS)
+        return self._sampler.k(s.clock.t(s.submitted[i - 1] * s.tb)) == k
 
     # ---------------------------------------------------------------- frames
 
@@ -586,30 +474,27 @@ class VideoSource:
         raw = pts * s.tb if pts is not None else self._raw_without_pts(s)
         if s.last_pts is None or (pts is not None and pts > s.last_pts):
             s.last_pts = pts
-        if s.first_raw is None:
-            self._start_clock(s, raw)
-        t = self._t_of(s, raw)
-        if self._last_t is not None and t <= self._last_t - 1e-6:
+        if not s.clock.started:
+            self._timeline.start(s.clock, raw)
+        t = s.clock.t(raw)
+        shift = self._timeline.went_back(t)
+        if shift > 0:
             # Timestamps went backwards (concatenated or restarted stream): continue after the
             # last time so `t` stays monotonic, and stop trusting pts for skip decisions.
-            s.offset += self._last_t + (self._nominal_dt or 0.04) - t
-            t = self._t_of(s, raw)
+            s.clock.offset += shift
+            t = s.clock.t(raw)
             s.nonref_ok = False
             log.info("%s: timestamps jumped back; times continue from %.3f s", self._label, t)
         self._seen(t)
         index = self.decoded_frames
         self.decoded_frames += 1
         s.frames_out += 1
-        self._last_t = t
-        self._last_frame_wall = time.monotonic()
+        self._timeline.picture(t)
         if frame.is_corrupt:
-            self._corrupt(t, "picture decoded with errors (damaged areas concealed)")
+            self._log.corrupt(t, "picture decoded with errors (damaged areas concealed)")
 
-        if self._analysis_fps is not None:
-            k = self._k(t)
-            if k < self._next_k:
-                return None
-            self._next_k = k + 1
+        if not self._sampler.take(t):
+            return None
         self.sampled_frames += 1
         return Frame(image=self._to_bgr(frame), t=t, index=index)
 
@@ -631,31 +516,17 @@ class VideoSource:
         self.skipped_decodes += 1
         if s.last_pts is None or pts > s.last_pts:
             s.last_pts = pts
-        t = self._t_of(s, pts * s.tb)
+        t = s.clock.t(pts * s.tb)
         self._seen(t)
-        if self._last_t is None or t > self._last_t:
-            self._last_t = t
+        self._timeline.skipped(t)
 
     def _timestamp(self, s: _Session, frame: VideoFrame) -> int | None:
-        """The frame's time in stream units: its pts, unless pts are unreliable and dts are not.
-
-        Containers without real pts (H.264 with B-frames in AVI) get pts guessed from dts, which
-        come out of the decoder out of order; like FFmpeg's best-effort timestamp, count the
-        faults of each and trust the one with fewer.
-        """
-        pts, dts = frame.pts, frame.dts
-        if pts is not None:
-            if s.prev_pts is not None and pts <= s.prev_pts:
-                s.faulty_pts += 1
-                s.nonref_ok = False  # skip decisions are made on packet pts
-            s.prev_pts = pts
-        if dts is not None:
-            if s.prev_dts is not None and dts <= s.prev_dts:
-                s.faulty_dts += 1
-            s.prev_dts = dts
-        if pts is not None and (dts is None or s.faulty_pts <= s.faulty_dts):
-            return pts
-        return dts
+        """The frame's time in stream units (`timing.TimestampRepair`)."""
+        faults = s.stamps.faulty_pts
+        pts = s.stamps.pick(frame.pts, frame.dts)
+        if s.stamps.faulty_pts != faults:
+            s.nonref_ok = False  # skip decisions are made on packet pts
+        return pts
 
     def _check_nonref(self, s: _Session, pts: int | None) -> None:
         """Trust NONREF skipping only once output pts are seen to be the packets' pts."""
@@ -670,129 +541,57 @@ class VideoSource:
             s.nonref_ok = True
 
     def _raw_without_pts(self, s: _Session) -> float:
-        rate = 1.0 / self._nominal_dt if self._nominal_dt else 25.0
+        raw, rate = self._timeline.without_pts(s.frames_out)
         if not self._warned_no_pts:
             self._warned_no_pts = True
-            self._emit(
+            self._log.emit(
                 "no_timestamps",
-                self._best_t(),
+                self._timeline.best_t(),
                 f"{self._label}: the stream carries no timestamps; times are computed as "
                 f"picture count / {rate:g} fps and drift if the real rate differs",
             )
-        return s.frames_out / rate
+        return raw
 
     def _restart(self) -> bool:
         """Reopen a looped file from its beginning; False if it cannot be reopened."""
         self._drop_session()
         try:
             self._session = self._open()
-        except _OpenFailure as exc:
-            self._emit("gave_up", self._best_t(), f"{self._label}: cannot loop: {exc}")
+        except OpenFailure as exc:
+            self._log.emit("gave_up", self._timeline.best_t(), f"{self._label}: cannot loop: {exc}")
             return False
-        self._looping = True
+        self._timeline.looping = True
         self.loops += 1
         log.info("%s: end of file; looping (times continue)", self._label)
         return True
 
-    def _start_clock(self, s: _Session, raw: float) -> None:
-        s.first_raw = raw
-        if self._last_t is None:
-            s.offset = 0.0
-            return
-        if self._looping:
-            # The file again: the next picture follows the last one by one frame interval.
-            self._looping = False
-            s.offset = self._last_t + (self._nominal_dt or 0.04)
-            self._last_seen_t = None
-            return
-        # A new connection to a live stream: its clock is unrelated to the old one, so continue
-        # after the last time plus the wall-clock time spent offline.
-        gap = time.monotonic() - (self._last_frame_wall or time.monotonic())
-        s.offset = self._last_t + max(gap, self._nominal_dt or 0.04)
-        self._last_seen_t = None  # the time offline was reported as a drop, not as lost pictures
-
-    def _t_of(self, s: _Session, raw: float) -> float:
-        assert s.first_raw is not None
-        return s.offset + raw - s.first_raw
-
     def _seen(self, t: float) -> None:
         """Note a picture at `t`; report a hole in the timeline as lost data."""
-        prev = self._last_seen_t
-        if prev is not None and t <= prev:
-            return
-        self._last_seen_t = t
-        dt = self._nominal_dt
-        if prev is None or dt is None or self._quiet_gaps:
-            return
-        gap = t - prev
-        # Only a stream that has kept its nominal rate can be said to have lost pictures: a
-        # variable-rate one has long intervals by design.
-        was_regular = self._regularity > 0.8
-        self._regularity = 0.9 * self._regularity + (0.1 if abs(gap - dt) < 0.25 * dt else 0.0)
-        if gap > _GAP_FACTOR * dt and gap > dt + 0.05 and was_regular:
-            missing = round(gap / dt) - 1
-            self._corrupt(
-                prev,
-                f"no picture between t={prev:.2f} s and t={t:.2f} s (about {missing} missing): "
-                "damaged or lost data",
-            )
+        hole = self._timeline.seen(t)
+        if hole is not None:
+            self._log.corrupt(*hole)
 
-    def _best_t(self) -> float:
-        return self._last_t if self._last_t is not None else 0.0
-
-    # ---------------------------------------------------------------- events
-
-    def _emit(self, kind: str, t: float, message: str) -> None:
-        event = SourceEvent(kind=kind, t=round(t, 6), message=message)
-        self.events.append(event)
-        if len(self.events) > _MAX_EVENTS:
-            del self.events[: len(self.events) - _MAX_EVENTS]
-        level = logging.INFO if kind in ("reconnected", "end_of_stream") else logging.WARNING
-        log.log(level, "%s [%s t=%.2f] %s", self._label, kind, t, message)
-        if self._on_event is not None:
-            try:
-                self._on_event(event)
-            except Exception:  # a faulty listener must not stop the video
-                log.exception("%s: on_event callback failed", self._label)
-
-    def _corrupt(self, t: float, what: str, *, always: bool = False) -> None:
-        last = self._last_corrupt_t
-        if not always and last is not None and 0 <= t - last < _CORRUPT_REPORT_INTERVAL_S:
-            self._corrupt_unreported += 1
-            return
-        more = self._corrupt_unreported
-        self._corrupt_unreported = 0
-        self._last_corrupt_t = t
-        suffix = f" (and {more} more problems since the previous report)" if more else ""
-        self._emit("corrupt_data", t, f"{self._label}: {what} at t={t:.2f} s{suffix}")
+    # ------------------------------------------------------------------ end
 
     def _check_complete(self) -> None:
         """A file that ends well before its announced duration was cut or damaged."""
-        if self.info.duration_s is None or self._last_seen_t is None:
-            return
-        dt = self._nominal_dt or 0.04
-        seen = self._last_seen_t + dt
         # The container's duration may include a longer audio track; the stream's own is exact.
-        exact = self._duration_is_video
-        slack = max(3 * dt, 0.01 * self.info.duration_s) if exact else max(1.0, 3 * dt)
-        if seen < self.info.duration_s - slack:
-            self._corrupt(
-                self._last_seen_t,
-                f"the video ends at t={seen:.2f} s but the file announces "
-                f"{self.info.duration_s:.2f} s: the file is truncated or damaged",
-                always=True,
-            )
+        cut = self._timeline.truncation(self.info.duration_s, self._duration_is_video)
+        if cut is not None:
+            self._log.corrupt(*cut, always=True)
 
     def _end(self) -> None:
         self._finished = True
-        pending = self._corrupt_unreported
+        pending = self._log.unreported
         problems = self.decode_errors + pending
         summary = f"{self.decoded_frames} pictures, {self.sampled_frames} frames yielded"
         if problems:
             summary += f", {self.decode_errors} undecodable packets"
         if pending:
             summary += f", {pending} problems not reported individually"
-        self._emit("end_of_stream", self._best_t(), f"{self._label}: end of stream ({summary})")
+        self._log.emit(
+            "end_of_stream", self._timeline.best_t(), f"{self._label}: end of stream ({summary})"
+        )
         self._drop_session()
 
     # -------------------------------------------------------------- opening
@@ -801,16 +600,16 @@ class VideoSource:
         """Open in the constructor; network sources retry transient failures like a reconnect."""
         try:
             return self._open()
-        except _OpenFailure as exc:
+        except OpenFailure as exc:
             if exc.permanent or not self._reconnect or not self._network:
                 raise SourceError(str(exc), self._label) from None
             first = exc
-        self._emit("stream_dropped", 0.0, f"{first}; retrying")
+        self._log.emit("stream_dropped", 0.0, f"{first}; retrying")
         started = time.monotonic()
         session = self._retry_open()
         if session is None:
             raise SourceError(f"{first}; gave up after {self._max_retries} retries", self._label)
-        self._emit(
+        self._log.emit(
             "reconnected",
             0.0,
             f"{self._label}: connected after {time.monotonic() - started:.1f} s",
@@ -819,15 +618,15 @@ class VideoSource:
 
     def _open(self) -> _Session:
         kwargs: dict[str, Any] = {}
-        target = self.uri
         if self._path is not None:
             self._check_file(self._path)
-            target = str(self._path)
-        elif self._device:
-            target = self.uri.removeprefix("v4l2:")
-            kwargs["format"] = "v4l2"
+        target, forced_format = self._address.target()
+        if forced_format is not None:
+            kwargs["format"] = forced_format
         if self._network or self._device:
-            kwargs["container_options"] = self._network_options()
+            kwargs["container_options"] = self._address.stream_options(
+                self._open_timeout, self._user_options
+            )
             kwargs["timeout"] = (self._open_timeout, self._open_timeout)
         elif self._user_options:
             kwargs["container_options"] = dict(self._user_options)
@@ -843,7 +642,7 @@ class VideoSource:
 
     def _make_session(self, container: InputContainer) -> _Session:
         if not container.streams:
-            raise _OpenFailure(
+            raise OpenFailure(
                 f"cannot open video {self._label}: no video stream, no stream at all; the file "
                 "is probably truncated or damaged (an MP4/MOV recording cut before its index, "
                 "the moov atom, was written cannot be read)",
@@ -851,7 +650,7 @@ class VideoSource:
             )
         if not container.streams.video:
             kinds = sorted({st.type for st in container.streams})
-            raise _OpenFailure(
+            raise OpenFailure(
                 f"{self._label} is not a video: no video stream (it contains "
                 f"{', '.join(kinds)}); check that this is the right file or stream",
                 permanent=True,
@@ -859,7 +658,7 @@ class VideoSource:
         stream = container.streams.video[0]
         ctx = stream.codec_context
         if ctx is None:
-            raise _OpenFailure(
+            raise OpenFailure(
                 f"cannot decode {self._label}: this FFmpeg build has no decoder for its video "
                 "codec; convert the video to H.264 or install an FFmpeg with that decoder",
                 permanent=True,
@@ -871,7 +670,7 @@ class VideoSource:
         ctx.thread_type = "AUTO"
         ctx.thread_count = self._threads
         if stream.time_base is None:
-            raise _OpenFailure(f"{self._label}: the video stream has no time base", permanent=True)
+            raise OpenFailure(f"{self._label}: the video stream has no time base", permanent=True)
         codec = ctx.codec
         intra = bool(codec.intra_only)
         return _Session(
@@ -884,21 +683,6 @@ class VideoSource:
             skip_state=str(ctx.skip_frame),
         )
 
-    def _network_options(self) -> dict[str, str]:
-        us = str(int(self._open_timeout * 1_000_000))
-        opts: dict[str, str] = {}
-        if self._scheme in ("rtsp", "rtsps"):
-            # TCP interleaving survives packet loss and NAT; `timeout` is the socket I/O timeout
-            # in microseconds (FFmpeg >= 5 renamed the old `stimeout` to it).
-            opts.update({"rtsp_transport": "tcp", "timeout": us})
-        elif self._scheme in ("http", "https"):
-            opts["timeout"] = us
-        if self._network:
-            # Generic per-read timeout of every FFmpeg protocol, in microseconds.
-            opts["rw_timeout"] = us
-        opts.update(self._user_options)
-        return opts
-
     def _check_file(self, path: Path) -> None:
         # Not the folder itself: the message reaches the console and the API (camera status),
         # and the server's working folder is nobody's business there.
@@ -909,32 +693,32 @@ class VideoSource:
             else ""
         )
         if not path.exists():
-            raise _OpenFailure(
+            raise OpenFailure(
                 f"cannot open video {str(path)!r}: file not found{where}; check the path",
                 permanent=True,
             )
         if path.is_dir():
-            raise _OpenFailure(
+            raise OpenFailure(
                 f"cannot open video {str(path)!r}: it is a directory, not a video file",
                 permanent=True,
             )
         if not os.access(path, os.R_OK):
-            raise _OpenFailure(
+            raise OpenFailure(
                 f"cannot open video {str(path)!r}: permission denied; check the file's "
                 "read permission",
                 permanent=True,
             )
         if path.stat().st_size == 0:
-            raise _OpenFailure(
+            raise OpenFailure(
                 f"cannot open video {str(path)!r}: the file is empty (0 bytes)", permanent=True
             )
 
-    def _explain_open_error(self, exc: BaseException) -> _OpenFailure:
+    def _explain_open_error(self, exc: BaseException) -> OpenFailure:
         reason = _reason(exc)
         if self._path is not None:
             path = str(self._path)
             if isinstance(exc, av.error.InvalidDataError):
-                return _OpenFailure(
+                return OpenFailure(
                     f"cannot open video {path!r}: not a video, or damaged beyond reading "
                     f"({reason}); check that it is a complete video file (a recording cut "
                     "short before its index was written, e.g. an MP4 without its moov atom, "
@@ -942,20 +726,21 @@ class VideoSource:
                     permanent=True,
                 )
             if isinstance(exc, av.error.FileNotFoundError | FileNotFoundError):
-                return _OpenFailure(f"cannot open video {path!r}: file not found", permanent=True)
-            return _OpenFailure(f"cannot open video {path!r}: {reason}", permanent=True)
+                return OpenFailure(f"cannot open video {path!r}: file not found", permanent=True)
+            return OpenFailure(f"cannot open video {path!r}: {reason}", permanent=True)
         if self._device:
-            return _OpenFailure(
+            return OpenFailure(
                 f"cannot open capture device {self._label}: {reason}; check that the camera is "
                 "plugged in, not used by another program, and readable by this user",
                 permanent=False,
             )
         what = f"cannot open stream {self._label}: {reason}"
         if isinstance(exc, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
-            return _OpenFailure(f"{what}; check the user name and password", permanent=True)
+            return OpenFailure(f"{what}; check the user name and password", permanent=True)
         if isinstance(exc, av.error.ProtocolNotFoundError):
-            return _OpenFailure(
-                f"{what}; this FFmpeg build cannot read {self._scheme}:// URLs", permanent=True
+            return OpenFailure(
+                f"{what}; this FFmpeg build cannot read {self._address.scheme}:// URLs",
+                permanent=True,
             )
         if isinstance(exc, ConnectionRefusedError):
             hint = "check the host and port, and that the server or camera is running"
@@ -968,73 +753,54 @@ class VideoSource:
             hint = "check the path of the URL (the stream may not be published yet)"
         else:
             hint = "check the URL, the network, and that the camera is streaming"
-        return _OpenFailure(f"{what}; {hint}", permanent=False)
+        return OpenFailure(f"{what}; {hint}", permanent=False)
 
     # ---------------------------------------------------------- reconnection
 
     def _recover(self, cause: str) -> bool:
         """After a drop: reopen with back-off. False when the source is finished."""
-        t = self._best_t()
+        t = self._timeline.best_t()
         old = self._session
         if old is not None and old.frames_out > 0:
-            self._failures, self._delay = 0, self._backoff_initial
+            self._reconnector.delivered()
         else:
-            self._failures += 1  # a connection that delivered nothing counts as a failure
-            self._last_error = cause
+            self._reconnector.failed(cause)  # a connection that delivered nothing
         self._drop_session()
         if not self._reconnect:
-            self._emit("stream_dropped", t, f"{self._label}: {cause}; reconnection is disabled")
+            self._log.emit("stream_dropped", t, f"{self._label}: {cause}; reconnection is disabled")
             self._end()
             return False
-        self._emit("stream_dropped", t, f"{self._label}: {cause}; reconnecting")
+        self._log.emit("stream_dropped", t, f"{self._label}: {cause}; reconnecting")
         dropped_wall = time.monotonic()
         session = self._retry_open()
         if session is None:
             return False
         self.reconnects += 1
-        if old is not None and not self.info.is_live and old.first_raw is not None:
+        if old is not None and not self.info.is_live and old.clock.started:
             self._resume(session, old)
         offline = time.monotonic() - dropped_wall
         self._session = session
-        self._emit(
-            "reconnected", self._best_t(), f"{self._label}: reconnected after {offline:.1f} s"
+        self._log.emit(
+            "reconnected",
+            self._timeline.best_t(),
+            f"{self._label}: reconnected after {offline:.1f} s",
         )
         return True
 
     def _retry_open(self) -> _Session | None:
-        """Reopen with exponential back-off; None (after a gave_up event) when retries run out.
+        """Reopen with back-off (`reconnect.Reconnector`); None (after a gave_up event) when
+        retries run out."""
+        return self._reconnector.retry(
+            self._open, closed=lambda: self._closed, gave_up=self._gave_up
+        )
 
-        The failure count and delay carry over from one drop to the next until a connection
-        delivers a picture, so a server that accepts and hangs up at once is not hammered.
-        """
-        while not self._closed:
-            if self._max_retries is not None and self._failures >= self._max_retries:
-                self._finished = True
-                self._emit(
-                    "gave_up",
-                    self._best_t(),
-                    f"{self._label}: gave up after {self._failures} failed reconnection "
-                    f"attempts (last error: {self._last_error})",
-                )
-                return None
-            # Jitter spreads the retries of many cameras that dropped together.
-            if self._stop.wait(self._delay * random.uniform(0.9, 1.1)):
-                return None
-            self._delay = min(self._delay * 2, self._backoff_max)
-            try:
-                return self._open()
-            except _OpenFailure as exc:
-                self._failures += 1
-                self._last_error = str(exc)
-                log.warning(
-                    "%s: reconnection attempt %d failed: %s", self._label, self._failures, exc
-                )
-        return None
+    def _gave_up(self, reason: str) -> None:
+        self._finished = True
+        self._log.emit("gave_up", self._timeline.best_t(), f"{self._label}: {reason}")
 
     def _resume(self, new: _Session, old: _Session) -> None:
         """A finite resource (HTTP file) reopened: seek back to where it dropped, skip the rest."""
-        new.first_raw = old.first_raw
-        new.offset = old.offset
+        new.clock = Clock(old.clock.first_raw, old.clock.offset)
         new.resume_after_pts = old.last_pts
         if old.last_pts is None:
             return
@@ -1057,7 +823,7 @@ class VideoSource:
     # ----------------------------------------------------------------- misc
 
     def _is_live_container(self, s: _Session) -> bool:
-        if self._device or self._scheme in _LIVE_SCHEMES:
+        if self._address.always_live:
             return True
         if self._network:
             return s.container.duration is None
@@ -1081,6 +847,5 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def open_source(uri: str, **kwargs: Any) -> VideoSource:
-    """Open a video file, network stream (rtsp, rtmp, http(s), ...) or capture device."""
-    return VideoSource(uri, **kwargs)
+#: The name this reader had before sources were split into modules.
+VideoSource = PyAVSource
