@@ -425,7 +425,7 @@ async def unblurred_image(name: str, caller: Watcher, request: Request) -> Respo
     if len(reason) < 10:
         raise HTTPException(422, detail="state the reason (at least 10 characters)")
     plat: Platform = request.app.state.platform
-    if not await run_in_threadpool(_camera_exists_for, plat, caller, name):
+    if not await run_in_threadpool(cameras.sees_camera, plat, caller, name):
         raise HTTPException(404, detail=f"no camera named '{name}'")
     if plat.supervisor is None:
         raise HTTPException(503, detail="no camera is processing on this server")
@@ -435,24 +435,8 @@ async def unblurred_image(name: str, caller: Watcher, request: Request) -> Respo
         raise HTTPException(
             404, detail=f"camera '{name}' has no current frame (is its processing running?)"
         )
-    await run_in_threadpool(_journal_unblurred, plat, caller, name, reason)
+    await run_in_threadpool(cameras.journal_unblurred_view, plat, caller, name, reason)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store, private"})
-
-
-def _camera_exists_for(plat: Platform, caller: Caller, name: str) -> bool:
-    with plat.sessions() as s:
-        row = store.get_camera(s, name)
-        return row is not None and caller.sees_camera(row.services)
-
-
-def _journal_unblurred(plat: Platform, caller: Caller, name: str, reason: str) -> None:
-    # Committed before the picture leaves: no view goes unjournaled (S6, S7).
-    with plat.sessions() as s:
-        store.journal_append(
-            s, caller.username, "media.viewed_unblurred", f"camera:{name}",
-            {"camera": name, "reason": reason},
-        )  # fmt: skip
-        s.commit()
 
 
 # --- situations and processing -----------------------------------------------------------
@@ -674,7 +658,7 @@ def stats(
 @router.get("/users", tags=["users"])
 def list_users(caller: Admin, db: Db) -> list[dict[str, Any]]:
     """Every account."""
-    return [_user_json(u) for u in store.list_users(db)]
+    return [_user_json(u) for u in users.list_users(db)]
 
 
 @router.post("/users", status_code=201, tags=["users"])

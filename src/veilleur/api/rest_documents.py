@@ -13,17 +13,22 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from veilleur.compliance import documents
 from veilleur.http.auth import Db, allow
 from veilleur.http.downloads import document_response
 from veilleur.service.access import JOURNAL, READ, WATCH, Caller
-from veilleur.service.documents import MissedIn, generate, missed_reports, record_missed
+from veilleur.service.documents import (
+    MissedIn,
+    generate,
+    missed_reports,
+    notice_authorisations,
+    record_missed,
+)
 from veilleur.service.inputs import Day, Id
 from veilleur.store import missed as missed_store
-from veilleur.store.models import Authorisation, MissedReport
+from veilleur.store.models import MissedReport
 
 router = APIRouter(prefix="/api")
 
@@ -57,7 +62,7 @@ class DocumentsOut(BaseModel):
 @router.get("/documents", tags=["documents"])
 def list_documents(caller: DocumentReader, db: Db) -> DocumentsOut:
     """What can be generated."""
-    auths = db.scalars(select(Authorisation).order_by(Authorisation.id.desc()))
+    auths = notice_authorisations(db)
     return DocumentsOut(
         kinds={k: list(v) for k, v in documents.FORMATS.items()},
         periods=list(documents.BUCKETS),

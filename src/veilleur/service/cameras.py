@@ -104,3 +104,22 @@ def delete_camera(plat: Platform, db: Session, caller: Caller, name: str) -> Non
     """Stop and remove a camera (its signals stay)."""
     camera_in_scope(db, caller, name)
     plat.delete_camera(db, name, actor=caller.username)
+
+
+def sees_camera(plat: Platform, caller: Caller, name: str) -> bool:
+    """Whether the camera exists and is in the caller's scope (in a session of its own, for
+    routes that hold none)."""
+    with plat.sessions() as s:
+        row = store.get_camera(s, name)
+        return row is not None and caller.sees_camera(row.services)
+
+
+def journal_unblurred_view(plat: Platform, caller: Caller, name: str, reason: str) -> None:
+    """Journal a view of a camera's picture unblurred, with its reason (S6, S7); committed
+    before the picture leaves, so that no view goes unjournaled."""
+    with plat.sessions() as s:
+        store.journal_append(
+            s, caller.username, "media.viewed_unblurred", f"camera:{name}",
+            {"camera": name, "reason": reason},
+        )  # fmt: skip
+        s.commit()

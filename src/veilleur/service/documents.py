@@ -20,7 +20,7 @@ from veilleur.service.errors import Invalid, NotFound
 from veilleur.service.inputs import UtcDateTime
 from veilleur.service.scope import camera_in_scope, visible_camera_names
 from veilleur.store import missed as missed_store
-from veilleur.store.models import Camera, MissedReport, User
+from veilleur.store.models import Authorisation, Camera, MissedReport, User
 
 EVALUATION_DIR = "evaluation"
 """The console's technical file reads `<data_dir>/evaluation/figures.json` (run
@@ -120,3 +120,8 @@ def camera_names(db: Session, caller: Caller) -> list[str]:
     seen = visible_camera_names(db, caller)
     return [n for n in db.scalars(select(Camera.name).order_by(Camera.name))
             if seen is None or n in seen]  # fmt: skip
+
+
+def notice_authorisations(db: Session) -> list[Authorisation]:
+    """Every authorisation a public notice can be generated for, newest first."""
+    return list(db.scalars(select(Authorisation).order_by(Authorisation.id.desc())))

@@ -24,6 +24,11 @@ def _service(value: str | None) -> str | None:
     return (value or "").strip() or None
 
 
+def list_users(db: Session) -> list[store.User]:
+    """Every account (account management is not scoped, SPEC S9)."""
+    return store.list_users(db)
+
+
 def create_user(
     db: Session,
     caller: Caller,

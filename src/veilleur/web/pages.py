@@ -610,7 +610,7 @@ def camera_services(
 def _users(
     request: Request, caller: Caller, db: Db, error: str | None = None, ok: str | None = None
 ) -> HTMLResponse:
-    accounts = store.list_users(db)
+    accounts = users.list_users(db)
     expired = {u.id: [e.message for e in expiries(u)] for u in accounts}
     return render(
         request,

@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from veilleur.compliance import documents
 from veilleur.compliance.documents.notice import status as authorisation_status
@@ -21,12 +20,12 @@ from veilleur.service.documents import (
     camera_names,
     generate,
     missed_reports,
+    notice_authorisations,
     record_missed,
     sources,
 )
 from veilleur.service.errors import ServiceError
 from veilleur.service.inputs import RANGE, in_range
-from veilleur.store.models import Authorisation
 from veilleur.web.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -47,7 +46,7 @@ def _split(name: str, formats: tuple[str, ...]) -> tuple[str, str]:
 @router.get("/documents", response_class=HTMLResponse)
 def documents_page(request: Request, caller: DocumentReader, db: Db) -> HTMLResponse:
     """Every document that can be generated, with its links."""
-    auths = list(db.scalars(select(Authorisation).order_by(Authorisation.id.desc())))
+    auths = notice_authorisations(db)
     src = sources(request.app.state.settings)
     return render(
         request,
