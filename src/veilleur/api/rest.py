@@ -32,7 +32,6 @@ from veilleur.service.scope import (
     sees_camera_name,
     set_processing_in_scope,
     signal_in_scope,
-    visible_camera_names,
 )
 from veilleur.situations import IMPLEMENTED, known_limits
 from veilleur.store.auth import UNCHANGED, AccessExpired, expiries
@@ -547,7 +546,7 @@ async def signal_stream(
 
     def missed() -> list[dict[str, Any]]:
         with plat.sessions() as s:
-            rows = store.list_signals(s, limit=200, cameras=visible_camera_names(s, caller))
+            rows = signals.visible_signals(s, caller, limit=200)
             return [signal_json(r) for r in reversed(rows) if r.id > (last_event_id or 0)]
 
     def still_sees(camera: str | None) -> bool | None:
