@@ -253,14 +253,13 @@ def signals_page(
         db, caller, camera=camera or None, situation=situation or None,
         state=state if state in ("new", "qualified") else None, limit=50, before_id=before_id,
     )  # fmt: skip
-    cameras = [c.name for c in visible_cameras(db, caller)]
     return render(
         request,
         "signals.html",
         caller,
         {
             "signals": [signal_json(r) for r in rows],
-            "cameras": cameras,
+            "cameras": [c.name for c in visible_cameras(db, caller)],
             "filters": {"camera": camera, "situation": situation, "state": state},
             "older": rows[-1].id if len(rows) == 50 else None,
             "paged": before_id is not None,
