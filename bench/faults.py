@@ -48,9 +48,9 @@ from sqlalchemy import create_engine, func, make_url, select, text  # noqa: E402
 from tcp_proxy import TcpProxy  # noqa: E402
 
 from veilleur import store  # noqa: E402
-from veilleur.api import ServerSettings  # noqa: E402
 from veilleur.cli.server import build_server  # noqa: E402
 from veilleur.config import SITUATION_IDS, SiteConfig, parse_config  # noqa: E402
+from veilleur.config.server import ServerSettings  # noqa: E402
 from veilleur.evaluation import pets  # noqa: E402
 from veilleur.runtime.metrics import REGISTRY  # noqa: E402
 

@@ -38,8 +38,8 @@ from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from veilleur import store  # noqa: E402
-from veilleur.api import ServerSettings  # noqa: E402
 from veilleur.cli.server import build_server  # noqa: E402
+from veilleur.config.server import ServerSettings  # noqa: E402
 
 
 def stored_since(sessions: sessionmaker[Session], since: datetime) -> tuple[int, datetime | None]:

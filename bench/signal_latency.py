@@ -38,9 +38,9 @@ import numpy as np  # noqa: E402
 from live_cameras import live_site, make_clip  # noqa: E402
 
 from veilleur import store  # noqa: E402
-from veilleur.api import ServerSettings  # noqa: E402
 from veilleur.cli.server import DEMO_PASSWORD, build_server, ensure_demo_accounts  # noqa: E402
 from veilleur.config import SiteConfig  # noqa: E402
+from veilleur.config.server import ServerSettings  # noqa: E402
 
 CHROMIUM = os.environ.get("VEILLEUR_CHROMIUM", "/usr/bin/chromium")
 

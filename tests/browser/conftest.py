@@ -24,7 +24,6 @@ import uvicorn
 from browser_helpers import Live
 
 from veilleur import store
-from veilleur.api import ServerSettings
 from veilleur.cli.server import (
     DEMO_CAMERA,
     build_server,
@@ -33,6 +32,7 @@ from veilleur.cli.server import (
     ensure_demo_accounts,
 )
 from veilleur.config import parse_config
+from veilleur.config.server import ServerSettings
 
 CHROMIUM = Path(os.environ.get("VEILLEUR_CHROMIUM", "/usr/bin/chromium"))
 CLIP_S = 12.0

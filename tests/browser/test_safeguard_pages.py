@@ -26,11 +26,11 @@ import pytest
 from browser_helpers import Live, login, screenshot, wait_true
 
 from veilleur import store
-from veilleur.api.rest_retention import scheduler
 from veilleur.cli.server import DEMO_AUTHORISATION, DEMO_CAMERA, DEMO_PASSWORD, demo_camera
 from veilleur.privacy.blur import blur_persons
 from veilleur.runtime.events import SignalEvent
 from veilleur.scene.statistics import StatisticRow
+from veilleur.service.retention import scheduler
 from veilleur.types import Detections, Signal
 
 pytestmark = pytest.mark.browser

@@ -19,11 +19,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from veilleur import store
-from veilleur.api import ServerSettings, SignalBus, SignalRecorder, create_app
-from veilleur.api.platform import Platform
+from veilleur.app import create_app
 from veilleur.compliance.authorisations import AuthorisationInput
 from veilleur.config import SITUATION_IDS, CameraConfig
+from veilleur.config.server import ServerSettings
 from veilleur.runtime.events import CameraStatus, SignalEvent
+from veilleur.service.bus import SignalBus
+from veilleur.service.platform import Platform, SignalRecorder
 from veilleur.types import Signal
 
 ROLES = ("operator", "supervisor", "administrator", "auditor")

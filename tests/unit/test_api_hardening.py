@@ -22,10 +22,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from veilleur import store
-from veilleur.api.inputs import MAX_ID
-from veilleur.api.limits import DEFAULT_MAX_BODY_BYTES
-from veilleur.api.throttle import LoginThrottle
 from veilleur.config import ConfigError, parse_config
+from veilleur.http.limits import DEFAULT_MAX_BODY_BYTES
+from veilleur.http.throttle import LoginThrottle
+from veilleur.service.inputs import MAX_ID
 from veilleur.store import auth as store_auth
 from veilleur.store.models import JournalEntry, SignalRow
 

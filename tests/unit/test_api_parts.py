@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 import pytest
 from starlette.datastructures import FormData
 
-from veilleur.api.auth import allow, safe_next
-from veilleur.api.bus import SignalBus, StreamEnded
-from veilleur.api.platform import ConfigInvalid, validate_camera
 from veilleur.config import SITUATION_IDS, CameraConfig
+from veilleur.http.auth import allow, safe_next
+from veilleur.service.bus import SignalBus, StreamEnded
+from veilleur.service.platform import ConfigInvalid, validate_camera
 from veilleur.web import charts
 from veilleur.web.forms import FormError, parse_situation_form, situation_fields
 

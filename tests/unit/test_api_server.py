@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from veilleur import store
-from veilleur.api import ServerSettings
 from veilleur.cli import app
 from veilleur.cli import server as cli_server
 from veilleur.config import CameraConfig
+from veilleur.config.server import ServerSettings
 
 
 def test_demo_camera_watches_zones_people_cross_at_once() -> None:

@@ -17,10 +17,10 @@ from sqlalchemy.exc import OperationalError
 from test_runtime_supervisor import blob_factory, site_for, wait_for, write_clip
 
 from veilleur import store
-from veilleur.api import SignalBus
-from veilleur.api.platform import Platform
 from veilleur.compliance.authorisations import AuthorisationInput
 from veilleur.runtime import SignalEvent, Supervisor
+from veilleur.service.bus import SignalBus
+from veilleur.service.platform import Platform
 
 
 class Arrivals:
@@ -108,9 +108,9 @@ def test_demo_authorises_its_camera_and_serve_authorises_nothing(
     tmp_path: Path, clip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from veilleur import runtime
-    from veilleur.api import ServerSettings
     from veilleur.cli import server as cli_server
     from veilleur.compliance.authorisations import month_after
+    from veilleur.config.server import ServerSettings
 
     light = functools.partial(Supervisor, detector_factory=blob_factory)
     monkeypatch.setattr(runtime, "Supervisor", light)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from veilleur.api.platform import ConfigInvalid, validate_camera
 from veilleur.config import ConfigError, parse_config
 from veilleur.config.model import MAX_ANALYSIS_SIZE
+from veilleur.service.platform import ConfigInvalid, validate_camera
 
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from veilleur import store
-from veilleur.api.settings import RetentionSettings
 from veilleur.compliance import documents
 from veilleur.compliance.documents.accountability import percentile
+from veilleur.config.server import RetentionSettings
 from veilleur.store import missed as missed_store
 
 pytest_plugins = ["db_fixtures"]

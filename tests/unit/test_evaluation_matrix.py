@@ -179,8 +179,8 @@ def test_cells_count_signals_true_and_false_alarms_per_situation(tmp_path: Path)
 
 
 def test_the_technical_file_shows_the_matrix(tmp_path: Path, db_session: Session) -> None:
-    from veilleur.api.settings import RetentionSettings
     from veilleur.compliance import documents
+    from veilleur.config.server import RetentionSettings
 
     plan = plan_matrix(_truths(tmp_path), tmp_path / "out")
     fall = next(m for m in plan.clips if m.clip.name == "fall")

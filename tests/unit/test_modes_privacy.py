@@ -17,10 +17,10 @@ from test_runtime_supervisor import BlobDetector, blob_factory, site_for, wait_f
 from typer.testing import CliRunner
 
 from veilleur import store
-from veilleur.api.bus import SignalBus
-from veilleur.api.modes import StatisticsRecorder
-from veilleur.api.platform import SignalRecorder
 from veilleur.runtime import Supervisor
+from veilleur.service.bus import SignalBus
+from veilleur.service.modes import StatisticsRecorder
+from veilleur.service.platform import SignalRecorder
 from veilleur.store import session_factory
 
 pytest_plugins = ["db_fixtures"]

@@ -17,11 +17,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from veilleur import store
-from veilleur.api.bus import SignalBus
-from veilleur.api.modes import StatisticsRecorder, statistics_csv, statistics_parquet
-from veilleur.api.platform import SignalRecorder
 from veilleur.config import CameraConfig
 from veilleur.scene.statistics import StatisticRow
+from veilleur.service.bus import SignalBus
+from veilleur.service.modes import StatisticsRecorder, statistics_csv, statistics_parquet
+from veilleur.service.platform import SignalRecorder
 from veilleur.store import session_factory
 from veilleur.types import Signal
 

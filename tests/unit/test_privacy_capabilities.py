@@ -26,10 +26,10 @@ from sqlalchemy import Column, Integer, MetaData, Table, inspect
 
 import veilleur
 from veilleur import store
-from veilleur.api.settings import ServerSettings
 from veilleur.compliance import journal
 from veilleur.config import CameraConfig
 from veilleur.config.model import SiteConfig
+from veilleur.config.server import ServerSettings
 from veilleur.perception import registry
 from veilleur.privacy import absent
 from veilleur.runtime import events

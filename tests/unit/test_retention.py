@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from veilleur import store
-from veilleur.api.settings import RetentionSettings
 from veilleur.cli import app as cli_app
 from veilleur.compliance import journal, retention
+from veilleur.config.server import RetentionSettings
 from veilleur.store.journal import GENESIS, append, entry_hash, format_at
 from veilleur.store.models import (
     CalibrationRecord,
@@ -480,10 +480,10 @@ def test_serve_refuses_a_journal_period_under_six_months(tmp_path: Path) -> None
 
 
 def test_the_server_runs_the_scheduler_and_stops_it(tmp_path: Path) -> None:
-    from veilleur.api import ServerSettings
-    from veilleur.api.rest_retention import scheduler
     from veilleur.cli.server import build_server
     from veilleur.config import parse_config
+    from veilleur.config.server import ServerSettings
+    from veilleur.service.retention import scheduler
 
     settings = ServerSettings(
         data_dir=tmp_path,

@@ -118,8 +118,8 @@ def test_the_page_purges_now_and_shows_it(env: Env) -> None:
 
 
 def test_the_journal_page_says_the_chain_starts_at_a_checkpoint(env: Env) -> None:
-    from veilleur.api.settings import RetentionSettings
     from veilleur.compliance.retention import purge
+    from veilleur.config.server import RetentionSettings
 
     auditor = env.client("auditor")  # its login is journaled: entries to purge
     # A purge a year and more from now cuts the journal, leaving a checkpoint.

@@ -27,12 +27,12 @@ from tcp_proxy import TcpProxy
 from test_runtime_supervisor import blob_factory, site_for, wait_for, write_clip
 
 from veilleur import store
-from veilleur.api.bus import SignalBus
-from veilleur.api.platform import SignalRecorder
 from veilleur.config import CameraConfig
 from veilleur.runtime import SignalEvent, Supervisor, supervisor
 from veilleur.runtime.events import StoreUnavailable
 from veilleur.runtime.metrics import REGISTRY
+from veilleur.service.bus import SignalBus
+from veilleur.service.platform import SignalRecorder
 from veilleur.store import make_engine, session_factory
 from veilleur.types import Signal
 

@@ -1,8 +1,2 @@
-"""The platform's web server: REST API, live signal stream, console (SPEC §3 S3–S5, S9, S11)."""
-
-from veilleur.api.app import create_app
-from veilleur.api.bus import SignalBus
-from veilleur.api.platform import SignalRecorder
-from veilleur.api.settings import RetentionSettings, ServerSettings
-
-__all__ = ["RetentionSettings", "ServerSettings", "SignalBus", "SignalRecorder", "create_app"]
+"""The REST API under /api and the live signal stream (SPEC §3 S3–S5, S9, S11): thin routes over
+`veilleur.service`. `veilleur.app.create_app` mounts it beside the console (`veilleur.web`)."""

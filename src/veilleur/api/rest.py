@@ -13,37 +13,28 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from veilleur import store
-from veilleur.api.auth import (
-    ADMIN,
-    CONTROL,
-    COOKIE,
-    READ,
-    WATCH,
-    Caller,
-    Db,
-    allow,
-)
-from veilleur.api.bus import StreamEnded
-from veilleur.api.inputs import Cursor, Day, Id, UtcDateTime
-from veilleur.api.platform import (
+from veilleur.config import SITUATION_IDS, CameraConfig, SituationConfig
+from veilleur.http.auth import COOKIE, Db, allow
+from veilleur.http.throttle import Throttled, throttled_login
+from veilleur.service import cameras, signals, users
+from veilleur.service.access import ADMIN, CONTROL, READ, WATCH, Caller
+from veilleur.service.bus import StreamEnded
+from veilleur.service.cameras import visible_cameras
+from veilleur.service.inputs import Cursor, Day, Id, UtcDateTime
+from veilleur.service.platform import (
     ConfigInvalid,
     Platform,
     camera_json,
     signal_json,
-    validate_camera,
 )
-from veilleur.api.scope import (
-    camera_or_404,
+from veilleur.service.scope import (
+    camera_in_scope,
     sees_camera_name,
     set_processing_in_scope,
-    signal_or_404,
-    visible_camera_names,
+    signal_in_scope,
 )
-from veilleur.api.throttle import Throttled, throttled_login
-from veilleur.config import SITUATION_IDS, CameraConfig, SituationConfig
 from veilleur.situations import IMPLEMENTED, known_limits
-from veilleur.store.auth import UNCHANGED, AccessExpired, Unchanged, check_scope, expiries
-from veilleur.store.scopes import clean_services, set_camera_services
+from veilleur.store.auth import UNCHANGED, AccessExpired, expiries
 
 router = APIRouter(prefix="/api")
 
@@ -271,91 +262,63 @@ def logout(caller: Reader, request: Request, response: Response, db: Db) -> None
 # --- cameras -----------------------------------------------------------------------------
 
 
-def camera_services_for(caller: Caller, services: list[str]) -> list[str]:
-    """The services to set on a camera for `caller`: checked; a scoped administrator's own
-    service is added when left out (they would otherwise lose sight of the camera)."""
-    try:
-        cleaned = clean_services(services)
-    except ValueError as exc:
-        raise HTTPException(422, detail=str(exc)) from None
-    if caller.service is not None and caller.service not in cleaned:
-        cleaned = sorted([*cleaned, caller.service])
-    return cleaned
-
-
 @router.get("/cameras", tags=["cameras"])
 def list_cameras(caller: Reader, db: Db, plat: Plat) -> list[dict[str, Any]]:
     """Every camera in the caller's scope, its configuration, and its live status when it is
     processing."""
     status = plat.status()
-    return [
-        camera_json(r, status.get(r.name))
-        for r in store.list_cameras(db)
-        if caller.sees_camera(r.services)
-    ]
+    return [camera_json(r, status.get(r.name)) for r in visible_cameras(db, caller)]
 
 
 @router.post("/cameras", status_code=201, tags=["cameras"])
 def add_camera(body: CameraIn, caller: Admin, db: Db, plat: Plat) -> dict[str, Any]:
     """Add a camera (422 names each wrong configuration key; 409 if the name is taken)."""
-    if store.get_camera(db, body.name) is not None:
-        raise HTTPException(409, detail=f"a camera named '{body.name}' already exists")
-    services = camera_services_for(caller, body.services)
     try:
-        config = validate_camera(body.config)
-        row = plat.save_camera(
-            db, body.name, config, processing=body.processing, actor=caller.username
-        )
+        row = cameras.add_camera(
+            plat, db, caller, body.name, body.config, processing=body.processing,
+            services=body.services,
+        )  # fmt: skip
     except ConfigInvalid as exc:
         raise _invalid(exc) from None
-    row = set_camera_services(db, body.name, services, actor=caller.username)
     return camera_json(row)
 
 
 @router.get("/cameras/{name}", tags=["cameras"])
 def get_camera(name: str, caller: Reader, db: Db, plat: Plat) -> dict[str, Any]:
     """One camera (404 when it is out of the caller's scope)."""
-    return camera_json(camera_or_404(db, caller, name), plat.status().get(name))
+    return camera_json(camera_in_scope(db, caller, name), plat.status().get(name))
 
 
 @router.put("/cameras/{name}", tags=["cameras"])
 def put_camera(name: str, body: CameraPut, caller: Admin, db: Db, plat: Plat) -> dict[str, Any]:
     """Replace a camera's configuration (and its services when given); its pipeline restarts
     with it."""
-    camera_or_404(db, caller, name)
-    services = None if body.services is None else camera_services_for(caller, body.services)
     try:
-        row = plat.save_camera(
-            db, name, validate_camera(body.config), body.processing, actor=caller.username
-        )
+        row = cameras.replace_camera(
+            plat, db, caller, name, body.config, processing=body.processing,
+            services=body.services,
+        )  # fmt: skip
     except ConfigInvalid as exc:
         raise _invalid(exc) from None
-    if services is not None:
-        row = set_camera_services(db, name, services, actor=caller.username)
     return camera_json(row)
 
 
 @router.put("/cameras/{name}/services", tags=["cameras"])
 def put_services(name: str, body: ServicesIn, caller: Admin, db: Db, plat: Plat) -> dict[str, Any]:
     """Set the user services that see this camera (journaled as a camera update)."""
-    camera_or_404(db, caller, name)
-    row = set_camera_services(
-        db, name, camera_services_for(caller, body.services), actor=caller.username
-    )
+    row = cameras.set_services(db, caller, name, body.services)
     return camera_json(row, plat.status().get(name))
 
 
 @router.delete("/cameras/{name}", status_code=204, tags=["cameras"])
 def delete_camera(name: str, caller: Admin, db: Db, plat: Plat) -> None:
     """Stop and remove a camera (its signals stay)."""
-    camera_or_404(db, caller, name)
-    plat.delete_camera(db, name, actor=caller.username)
+    cameras.delete_camera(plat, db, caller, name)
 
 
 def _update(plat: Platform, db: Db, name: str, change: Any, caller: Caller) -> dict[str, Any]:
-    camera_or_404(db, caller, name)
     try:
-        return camera_json(plat.update_camera(db, name, change, actor=caller.username))
+        return camera_json(cameras.change_camera(plat, db, caller, name, change))
     except ConfigInvalid as exc:
         raise _invalid(exc) from None
 
@@ -461,7 +424,7 @@ async def unblurred_image(name: str, caller: Watcher, request: Request) -> Respo
     if len(reason) < 10:
         raise HTTPException(422, detail="state the reason (at least 10 characters)")
     plat: Platform = request.app.state.platform
-    if not await run_in_threadpool(_camera_exists_for, plat, caller, name):
+    if not await run_in_threadpool(cameras.sees_camera, plat, caller, name):
         raise HTTPException(404, detail=f"no camera named '{name}'")
     if plat.supervisor is None:
         raise HTTPException(503, detail="no camera is processing on this server")
@@ -471,24 +434,8 @@ async def unblurred_image(name: str, caller: Watcher, request: Request) -> Respo
         raise HTTPException(
             404, detail=f"camera '{name}' has no current frame (is its processing running?)"
         )
-    await run_in_threadpool(_journal_unblurred, plat, caller, name, reason)
+    await run_in_threadpool(cameras.journal_unblurred_view, plat, caller, name, reason)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store, private"})
-
-
-def _camera_exists_for(plat: Platform, caller: Caller, name: str) -> bool:
-    with plat.sessions() as s:
-        row = store.get_camera(s, name)
-        return row is not None and caller.sees_camera(row.services)
-
-
-def _journal_unblurred(plat: Platform, caller: Caller, name: str, reason: str) -> None:
-    # Committed before the picture leaves: no view goes unjournaled (S6, S7).
-    with plat.sessions() as s:
-        store.journal_append(
-            s, caller.username, "media.viewed_unblurred", f"camera:{name}",
-            {"camera": name, "reason": reason},
-        )  # fmt: skip
-        s.commit()
 
 
 # --- situations and processing -----------------------------------------------------------
@@ -522,8 +469,7 @@ def processing_status(caller: Reader, db: Db, plat: Plat) -> dict[str, Any]:
     status = plat.status()
     return {
         r.name: {"processing": r.processing, "status": status.get(r.name)}
-        for r in store.list_cameras(db)
-        if caller.sees_camera(r.services)
+        for r in visible_cameras(db, caller)
     }
 
 
@@ -570,9 +516,9 @@ def list_signals(
 ) -> list[dict[str, Any]]:
     """Signals of the cameras in the caller's scope, newest first, filtered; page with
     `before_id` (the last id received)."""
-    rows = store.list_signals(
-        db, camera=camera, situation=situation, state=state, since=since,
-        limit=limit, before_id=before_id, cameras=visible_camera_names(db, caller),
+    rows = signals.visible_signals(
+        db, caller, camera=camera, situation=situation, state=state, since=since,
+        limit=limit, before_id=before_id,
     )  # fmt: skip
     return [signal_json(r) for r in rows]
 
@@ -600,7 +546,7 @@ async def signal_stream(
 
     def missed() -> list[dict[str, Any]]:
         with plat.sessions() as s:
-            rows = store.list_signals(s, limit=200, cameras=visible_camera_names(s, caller))
+            rows = signals.visible_signals(s, caller, limit=200)
             return [signal_json(r) for r in reversed(rows) if r.id > (last_event_id or 0)]
 
     def still_sees(camera: str | None) -> bool | None:
@@ -664,33 +610,27 @@ def _sse(kind: str, data: dict[str, Any], event_id: int | None) -> str:
 @router.get("/signals/{signal_id}", tags=["signals"])
 def get_signal(signal_id: Id, caller: Reader, db: Db) -> dict[str, Any]:
     """One signal, with its qualification when it has one."""
-    return signal_json(signal_or_404(db, caller, signal_id))
+    return signal_json(signal_in_scope(db, caller, signal_id))
 
 
 @router.get("/signals/{signal_id}/snapshot.jpg", tags=["signals"], response_class=FileResponse)
 def signal_snapshot(signal_id: Id, caller: Watcher, db: Db, plat: Plat) -> FileResponse:
     """The blurred snapshot of the frame that raised the signal."""
-    path = plat.media_path(signal_or_404(db, caller, signal_id).snapshot_path)
+    path = plat.media_path(signal_in_scope(db, caller, signal_id).snapshot_path)
     if path is None:
         raise HTTPException(404, detail=f"signal {signal_id} has no snapshot")
-    _viewed(db, caller, signal_id, "snapshot")
+    signals.record_media_view(db, caller, signal_id, "snapshot")
     return FileResponse(path, media_type="image/jpeg")
 
 
 @router.get("/signals/{signal_id}/clip.mp4", tags=["signals"], response_class=FileResponse)
 def signal_clip(signal_id: Id, caller: Watcher, db: Db, plat: Plat) -> FileResponse:
     """The blurred clip of the seconds before the signal."""
-    path = plat.media_path(signal_or_404(db, caller, signal_id).clip_path)
+    path = plat.media_path(signal_in_scope(db, caller, signal_id).clip_path)
     if path is None:
         raise HTTPException(404, detail=f"signal {signal_id} has no clip")
-    _viewed(db, caller, signal_id, "clip")
+    signals.record_media_view(db, caller, signal_id, "clip")
     return FileResponse(path, media_type="video/mp4")
-
-
-def _viewed(db: Db, caller: Caller, signal_id: Id, kind: str) -> None:
-    # Every access to a signal's images is journaled (SPEC S7), before the file is sent.
-    store.journal_append(db, caller.username, "media.viewed", f"signal:{signal_id}", {"kind": kind})
-    db.commit()
 
 
 @router.post("/signals/{signal_id}/qualification", status_code=201, tags=["signals"])
@@ -698,13 +638,7 @@ def qualify(
     signal_id: Id, body: QualificationIn, caller: Watcher, db: Db, plat: Plat
 ) -> dict[str, Any]:
     """Qualify a signal: confirmed, false alarm or not actionable (once; 409 after)."""
-    row = signal_or_404(db, caller, signal_id)
-    if row.state == "qualified":
-        raise HTTPException(409, detail=f"signal {signal_id} is already qualified")
-    try:
-        row = plat.qualify(db, signal_id, caller.user_id, body.verdict, body.comment)
-    except ValueError as exc:
-        raise HTTPException(409, detail=str(exc)) from None
+    row = signals.qualify(plat, db, caller, signal_id, body.verdict, body.comment)
     return signal_json(row)
 
 
@@ -714,9 +648,7 @@ def stats(
 ) -> list[dict[str, Any]]:
     """Signals per situation, camera and day, with their qualifications (cameras in the
     caller's scope)."""
-    return store.signal_stats(
-        db, since=since, until=until, cameras=visible_camera_names(db, caller)
-    )
+    return signals.signal_stats(db, caller, since=since, until=until)
 
 
 # --- users -------------------------------------------------------------------------------
@@ -725,23 +657,18 @@ def stats(
 @router.get("/users", tags=["users"])
 def list_users(caller: Admin, db: Db) -> list[dict[str, Any]]:
     """Every account."""
-    return [_user_json(u) for u in store.list_users(db)]
+    return [_user_json(u) for u in users.list_users(db)]
 
 
 @router.post("/users", status_code=201, tags=["users"])
 def create_user(body: UserIn, caller: Admin, db: Db) -> dict[str, Any]:
     """Create an account (operators and supervisors need a service)."""
-    service = (body.service or "").strip() or None
-    try:
-        check_scope(body.role, service)
-        user = store.create_user(
-            db, body.username, body.password, body.role, service=service,
-            training_expires_on=body.training_expires_on,
-            habilitation_expires_on=body.habilitation_expires_on,
-            may_view_unblurred=body.may_view_unblurred, actor=caller.username,
-        )  # fmt: skip
-    except ValueError as exc:
-        raise HTTPException(422, detail=str(exc)) from None
+    user = users.create_user(
+        db, caller, username=body.username, password=body.password, role=body.role,
+        service=body.service, training_expires_on=body.training_expires_on,
+        habilitation_expires_on=body.habilitation_expires_on,
+        may_view_unblurred=body.may_view_unblurred,
+    )  # fmt: skip
     return _user_json(user)
 
 
@@ -749,48 +676,22 @@ def create_user(body: UserIn, caller: Admin, db: Db) -> dict[str, Any]:
 def update_user(user_id: Id, body: UserPatch, caller: Admin, db: Db) -> dict[str, Any]:
     """Change an account's role, password, active flag, service, training and habilitation
     dates or unblurred-view privilege (fields left out stay as they are)."""
-    user = store.get_user(db, user_id)
-    if user is None:
-        raise HTTPException(404, detail=f"no user {user_id}")
-    demoted = body.role not in (None, "administrator")
     given = body.model_fields_set
-    if user_id == caller.user_id and (body.active is False or demoted):
-        raise HTTPException(422, detail="you cannot lock yourself out; ask another administrator")
-    service: str | Unchanged | None = UNCHANGED
-    if "service" in given:
-        service = (body.service or "").strip() or None
-    try:
-        if (body.role is not None and body.role != user.role) or (
-            not isinstance(service, Unchanged) and service != user.service
-        ):
-            # The scope rule binds when role or service changes; other changes to an account
-            # made before services existed do not force one.
-            check_scope(
-                body.role or user.role,
-                user.service if isinstance(service, Unchanged) else service,
-            )
-        user = store.update_user(
-            db, user, role=body.role, active=body.active, password=body.password,
-            service=service,
-            training_expires_on=(
-                body.training_expires_on if "training_expires_on" in given else UNCHANGED
-            ),
-            habilitation_expires_on=(
-                body.habilitation_expires_on if "habilitation_expires_on" in given else UNCHANGED
-            ),
-            may_view_unblurred=body.may_view_unblurred, actor=caller.username,
-        )  # fmt: skip
-    except ValueError as exc:
-        raise HTTPException(422, detail=str(exc)) from None
+    user = users.update_user(
+        db, caller, user_id, role=body.role, active=body.active, password=body.password,
+        service=body.service if "service" in given else UNCHANGED,
+        training_expires_on=(
+            body.training_expires_on if "training_expires_on" in given else UNCHANGED
+        ),
+        habilitation_expires_on=(
+            body.habilitation_expires_on if "habilitation_expires_on" in given else UNCHANGED
+        ),
+        may_view_unblurred=body.may_view_unblurred,
+    )  # fmt: skip
     return _user_json(user)
 
 
 @router.delete("/users/{user_id}", status_code=204, tags=["users"])
 def deactivate_user(user_id: Id, caller: Admin, db: Db) -> None:
     """Deactivate an account (its qualifications stay attributed; it can no longer log in)."""
-    user = store.get_user(db, user_id)
-    if user is None:
-        raise HTTPException(404, detail=f"no user {user_id}")
-    if user_id == caller.user_id:
-        raise HTTPException(422, detail="you cannot deactivate your own account")
-    store.update_user(db, user, active=False, actor=caller.username)
+    users.deactivate_user(db, caller, user_id)

@@ -13,16 +13,24 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from veilleur import store
-from veilleur.api.auth import ADMINISTRATOR, AUDITOR, SUPERVISOR, Caller, Db, allow
-from veilleur.api.inputs import Id, UtcDateTime
-from veilleur.api.platform import Platform, Problem, _explain
-from veilleur.api.scope import cameras_in_scope, visible_camera_names
 from veilleur.compliance.authorisations import (
     AuthorisationInput,
     ServedKind,
     renewal_input,
     status_of,
 )
+from veilleur.http.auth import Db, allow
+from veilleur.service.access import ADMINISTRATOR, AUDITOR, SUPERVISOR, Caller
+from veilleur.service.authorisations import (
+    existing,
+    in_scope,
+    problems_of,
+    refusal,
+    visible_authorisations,
+)
+from veilleur.service.inputs import Id, UtcDateTime
+from veilleur.service.platform import Platform, Problem
+from veilleur.service.scope import cameras_in_scope
 
 router = APIRouter(prefix="/api")
 
@@ -66,29 +74,13 @@ def platform(request: Request) -> Platform:
 Plat = Annotated[Platform, Depends(platform)]
 
 
-def problems_of(exc: ValidationError) -> list[Problem]:
-    """Each validation error as (key, message); a rule between fields names the field to fix."""
-    out = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        message = _explain(dict(err))
-        if not key:
-            key = next((f for f in ("ends_at", "starts_at") if message.startswith(f)), "")
-        out.append(Problem(key, message))
-    return out
-
-
 def unprocessable(problems: list[Problem]) -> HTTPException:
     return HTTPException(422, detail=[p.to_dict() for p in problems])
 
 
 def refused(exc: ValueError) -> HTTPException:
     """A rule of the store or the platform ('key: message' when it names a field)."""
-    text = str(exc)
-    key, sep, message = text.partition(": ")
-    if sep and key.isidentifier():
-        return unprocessable([Problem(key, message)])
-    return unprocessable([Problem("", text)])
+    return unprocessable([refusal(exc)])
 
 
 def parse_input(data: Any) -> AuthorisationInput:
@@ -133,13 +125,6 @@ def authorisation_json(
     }
 
 
-def _existing(db: Db, authorisation_id: Id) -> store.Authorisation:
-    row = store.get_authorisation(db, authorisation_id)
-    if row is None:
-        raise HTTPException(404, detail=f"no authorisation {authorisation_id}")
-    return row
-
-
 def _json(
     db: Db, plat: Platform, row: store.Authorisation, visible: set[str] | None = None
 ) -> dict[str, Any]:
@@ -153,21 +138,16 @@ def list_authorisations(
 ) -> list[dict[str, Any]]:
     """Every authorisation, newest start first; `active=true`: only those active now. An
     account with a service sees those covering one of its cameras, naming only those (S9)."""
-    now = plat.clock()
-    rows = store.list_authorisations(db, active_at=now if active else None)
-    visible = visible_camera_names(db, caller)
-    return [_json(db, plat, r, visible) for r in rows if cameras_in_scope(visible, r.cameras)]
+    rows, visible = visible_authorisations(db, caller, active_at=plat.clock() if active else None)
+    return [_json(db, plat, r, visible) for r in rows]
 
 
 @router.get("/authorisations/{authorisation_id}", tags=["authorisations"])
 def get_authorisation(authorisation_id: Id, caller: Reader, db: Db, plat: Plat) -> dict[str, Any]:
     """One authorisation, with the ids of the records it renews and that renew it (404 for an
     account with a service when it covers none of its cameras)."""
-    row = _existing(db, authorisation_id)
-    visible = visible_camera_names(db, caller)
-    if not cameras_in_scope(visible, row.cameras):
-        raise HTTPException(404, detail=f"no authorisation {authorisation_id}")
-    return _json(db, plat, row, visible)
+    row = existing(db, authorisation_id)
+    return _json(db, plat, row, in_scope(db, caller, row))
 
 
 @router.post("/authorisations", status_code=201, tags=["authorisations"])
@@ -202,7 +182,7 @@ def renew_authorisation(
     body: Annotated[dict[str, Any], Body(description="A RenewalIn: new bounds and changes.")],
 ) -> dict[str, Any]:
     """Renew an authorisation: a new record for the new period (renewal is a new decision)."""
-    old = _existing(db, authorisation_id)
+    old = existing(db, authorisation_id)
     try:
         changes = RenewalIn.model_validate(body)
         data = renewal_input(old, changes.model_dump(exclude_none=True))
@@ -224,7 +204,7 @@ def revoke_authorisation(
     body: Annotated[dict[str, Any], Body(description='{"reason": "why it is revoked"}')],
 ) -> dict[str, Any]:
     """Revoke an authorisation: what it allowed stops before this answers."""
-    _existing(db, authorisation_id)
+    existing(db, authorisation_id)
     try:
         reason = RevocationIn.model_validate(body).reason
     except ValidationError as exc:

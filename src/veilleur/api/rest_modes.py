@@ -14,18 +14,21 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from veilleur import store
-from veilleur.api.auth import CONTROL, READ, Caller, Db, allow
-from veilleur.api.inputs import Id, UtcDateTime
-from veilleur.api.modes import (
+from veilleur.config import SITUATION_IDS
+from veilleur.http.auth import Db, allow
+from veilleur.service.access import CONTROL, READ, Caller
+from veilleur.service.inputs import Id, UtcDateTime
+from veilleur.service.modes import (
     MAX_EXPORT_ROWS,
+    calibration,
     calibration_json,
-    cameras_in_mode,
     in_scope,
     statistic_json,
+    statistics,
+    statistics_cameras,
     statistics_export,
-    visible_cameras,
 )
-from veilleur.config import SITUATION_IDS
+from veilleur.service.scope import visible_camera_names
 from veilleur.store.calibration import MAX_CALIBRATION_LIST
 
 router = APIRouter(prefix="/api", tags=["modes"])
@@ -63,18 +66,13 @@ def get_calibration(
                             f"{', '.join(SITUATION_IDS)}")  # fmt: skip
     since, until = utc(since), utc(until)
     _check_period(since, until)
-    visible = visible_cameras(db, caller.service)
-    if not in_scope(camera, visible):
-        raise HTTPException(404, detail=f"no camera named '{camera}'")
-    filters: dict[str, Any] = dict(
-        camera=camera, cameras=visible, situation=situation, since=since, until=until
+    view = calibration(
+        db, caller, camera=camera, situation=situation, since=since, until=until, limit=limit
     )
-    records = store.list_calibration(db, **filters, limit=limit)
-    counts = store.calibration_counts(db, **filters)
     return {
-        "cameras": cameras_in_mode(db, "calibration", visible),
-        "records": [calibration_json(r) for r in records],
-        "counts": {k: [{"key": key, "count": n} for key, n in v] for k, v in counts.items()},
+        "cameras": view.cameras,
+        "records": [calibration_json(r) for r in view.records],
+        "counts": {k: [{"key": key, "count": n} for key, n in v] for k, v in view.counts.items()},
     }
 
 
@@ -82,7 +80,7 @@ def get_calibration(
 def calibration_snapshot(record_id: Id, caller: Tuner, db: Db, request: Request) -> FileResponse:
     """The blurred snapshot of a would-be signal; each view is journaled (`media.viewed`)."""
     row = db.get(store.CalibrationRecord, record_id)
-    if row is None or not in_scope(row.camera, visible_cameras(db, caller.service)):
+    if row is None or not in_scope(row.camera, visible_camera_names(db, caller)):
         raise HTTPException(404, detail=f"no calibration record {record_id}")
     path = request.app.state.platform.media_path(row.snapshot_path)
     if path is None:
@@ -105,16 +103,10 @@ def _rows(
 ) -> list[store.Statistic]:
     since, until = utc(since), utc(until)
     _check_period(since, until)
-    visible = visible_cameras(db, caller.service)
-    if not in_scope(camera, visible):
-        raise HTTPException(404, detail=f"no camera named '{camera}'")
-    try:
-        return store.list_statistics(
-            db, camera=camera, cameras=visible, metric=metric, subject=subject, since=since,
-            until=until, limit=limit,
-        )  # fmt: skip
-    except ValueError as exc:
-        raise HTTPException(422, detail=str(exc)) from None
+    return statistics(
+        db, caller, camera=camera, metric=metric, subject=subject, since=since, until=until,
+        limit=limit,
+    )  # fmt: skip
 
 
 @router.get("/statistics")
@@ -133,7 +125,7 @@ def get_statistics(
     whole picture), direction (line crossings: forward, backward) and value per bucket."""
     rows = _rows(db, caller, camera, metric, subject, since, until, limit)
     return {
-        "cameras": cameras_in_mode(db, "statistics", visible_cameras(db, caller.service)),
+        "cameras": statistics_cameras(db, caller),
         "rows": [statistic_json(r) for r in rows],
         "truncated": len(rows) == limit,
     }

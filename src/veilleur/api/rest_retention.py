@@ -9,42 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from veilleur.api.auth import ADMINISTRATOR, AUDITOR, Caller, Db, allow
-from veilleur.compliance.retention import RetentionScheduler, history
+from veilleur.http.auth import Db, allow
+from veilleur.service.access import ADMINISTRATOR, AUDITOR, Caller
+from veilleur.service.retention import overview, scheduler
 
 router = APIRouter(prefix="/api", tags=["retention"])
 
 Reader = Annotated[Caller, Depends(allow(ADMINISTRATOR, AUDITOR))]
 Admin = Annotated[Caller, Depends(allow(ADMINISTRATOR))]
-HISTORY = 50
-
-
-def scheduler(app: FastAPI) -> RetentionScheduler:
-    """The app's retention scheduler (`app.state.retention`). `veilleur serve` starts it; an
-    app built without it (tests, an embedding) gets one that is not scheduled, so that the
-    page and "Purge now" still work."""
-    found = getattr(app.state, "retention", None)
-    if found is None:
-        settings = app.state.settings
-        found = RetentionScheduler(app.state.sessions, settings.data_dir, settings.retention)
-        app.state.retention = found
-    assert isinstance(found, RetentionScheduler)
-    return found
-
-
-def overview(app: FastAPI, db: Db) -> dict[str, Any]:
-    """The periods, the schedule and the purge history, as plain data."""
-    sched = scheduler(app)
-    return {
-        "periods": sched.retention.model_dump(),
-        "schedule": sched.state(),
-        "history": [{**h, "at": h["at"].isoformat()} for h in history(db, limit=HISTORY)],
-    }
 
 
 class PurgeIn(BaseModel):

@@ -21,7 +21,7 @@ from veilleur.cli.retention import (
 )
 
 if TYPE_CHECKING:
-    from veilleur.api.settings import RetentionSettings
+    from veilleur.config.server import RetentionSettings
 
 app = typer.Typer(
     help="Generate the public notice, records of processing, technical file and "
@@ -78,9 +78,9 @@ def _write(
     until: datetime | None = None,
 ) -> None:
     from veilleur import store
-    from veilleur.api.settings import RetentionSettings
     from veilleur.cli.journal import _url
     from veilleur.compliance import documents
+    from veilleur.config.server import RetentionSettings
 
     sources = documents.Sources(retention=retention or RetentionSettings(), evaluation=evaluation)
     formats = [fmt] if fmt else list(documents.FORMATS.get(kind, ()))

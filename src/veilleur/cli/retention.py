@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from veilleur.api.settings import RetentionSettings
     from veilleur.compliance.retention import PurgeReport
+    from veilleur.config.server import RetentionSettings
 
 err = Console(stderr=True)
 out = Console()
@@ -83,7 +83,7 @@ def retention_settings(
     and the option's name on a value out of bounds."""
     from pydantic import ValidationError
 
-    from veilleur.api.settings import RetentionSettings
+    from veilleur.config.server import RetentionSettings
 
     given = {
         "images_days": images_days,

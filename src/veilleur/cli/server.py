@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
-    from veilleur.api import ServerSettings
     from veilleur.config import SiteConfig
+    from veilleur.config.server import ServerSettings
     from veilleur.runtime import Supervisor
 
 err = Console(stderr=True)
@@ -110,7 +110,7 @@ class Server:
         """Stop what analyses video and end the live streams: the first thing at a shutdown,
         so that the camera processes end within seconds of the signal, not after the open
         connections have had their grace period. Idempotent."""
-        from veilleur.api.rest_retention import scheduler
+        from veilleur.service.retention import scheduler
 
         scheduler(self.app).stop()
         self.app.state.platform.close()  # the authorisation gate first: it drives cameras
@@ -168,8 +168,10 @@ def build_server(
     (`veilleur demo` only) names a camera to cover with a demo authorisation.
     """
     from veilleur import store
-    from veilleur.api import SignalBus, SignalRecorder, create_app
+    from veilleur.app import create_app
     from veilleur.runtime import Supervisor
+    from veilleur.service.bus import SignalBus
+    from veilleur.service.platform import SignalRecorder
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store.upgrade(settings.database_url)
@@ -187,7 +189,7 @@ def build_server(
             if wanted:
                 ensure_demo_authorisation(s, demo_authorisation, wanted)
     bus = SignalBus()
-    from veilleur.api.modes import StatisticsRecorder
+    from veilleur.service.modes import StatisticsRecorder
 
     # on_signal runs on a supervisor thread: commit, then hand to the event loop via the bus.
     recorder = SignalRecorder(sessions, settings.data_dir, bus)
@@ -206,7 +208,7 @@ def build_server(
         # Starts the cameras an active authorisation allows, then starts and stops them at
         # each authorisation's bounds.
         app.state.platform.start_gate()
-        from veilleur.api.rest_retention import scheduler
+        from veilleur.service.retention import scheduler
 
         scheduler(app).start()  # the scheduled retention purge (SPEC S8), on its own thread
     except BaseException:
@@ -334,8 +336,8 @@ def serve(
 ) -> None:
     """Run the platform: live cameras, signal store, REST API and operator console."""
     from veilleur import store
-    from veilleur.api import ServerSettings
     from veilleur.config import ConfigError, load_config
+    from veilleur.config.server import ServerSettings
 
     try:
         site = load_config(config)
@@ -383,8 +385,8 @@ def demo(
     """Start everything on embedded defaults: SQLite, the default model, and a demo camera
     looping OpenCV's PETS 2009 clip; signals show in the console within a minute."""
     from veilleur import store
-    from veilleur.api import ServerSettings
     from veilleur.config import parse_config
+    from veilleur.config.server import ServerSettings
 
     clip = demo_clip()
     if clip is None:

@@ -79,7 +79,7 @@ def _parse_start(start: str | None) -> datetime:
 
 def write_report(rows: list[dict[str, Any]], out_dir: Path, summary: dict[str, Any]) -> None:
     """statistics.csv, statistics.parquet, one SVG per camera and metric, and index.html."""
-    from veilleur.api.modes import statistics_csv, statistics_parquet
+    from veilleur.service.modes import statistics_csv, statistics_parquet
     from veilleur.web.stats_charts import charts_by_metric
 
     out_dir.mkdir(parents=True, exist_ok=True)

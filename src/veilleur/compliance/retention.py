@@ -59,7 +59,7 @@ from veilleur.store.models import (
 from veilleur.store.signals import MEDIA_DIR, media_file
 
 if TYPE_CHECKING:
-    from veilleur.api.settings import RetentionSettings
+    from veilleur.config.server import RetentionSettings
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ API also checks that the cameras exist (the store accepts a camera that is yet t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,8 +18,36 @@ from sqlalchemy.orm import Session
 from veilleur.store.journal import append as journal_append
 from veilleur.store.models import Authorisation, utcnow
 
-if TYPE_CHECKING:
-    from veilleur.compliance.authorisations import AuthorisationInput
+
+class AuthorisationInput(Protocol):
+    """What the store records of a decision. `veilleur.compliance.authorisations.
+    AuthorisationInput` validates it; the store names only the fields it keeps, so that it
+    depends on no layer above it."""
+
+    @property
+    def reference(self) -> str: ...
+    @property
+    def issuer(self) -> str: ...
+    @property
+    def controller(self) -> str: ...
+    @property
+    def rights_contact(self) -> str: ...
+    @property
+    def served_kind(self) -> str: ...
+    @property
+    def served_name(self) -> str: ...
+    @property
+    def perimeter(self) -> str: ...
+    @property
+    def cameras(self) -> Sequence[str]: ...
+    @property
+    def situations(self) -> Sequence[str]: ...
+    @property
+    def recipient_services(self) -> Sequence[str]: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
 
 
 class AuthorisationError(ValueError):

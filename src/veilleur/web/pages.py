@@ -16,47 +16,49 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from veilleur import store
-from veilleur.api.auth import (
-    ADMIN,
-    AUDITOR,
-    CONTROL,
+from veilleur.compliance import journal
+from veilleur.config import SITUATION_IDS
+from veilleur.config.situations import all_situations
+from veilleur.http.auth import (
     COOKIE,
     CSRF_FIELD,
-    JOURNAL,
     LOGIN_CSRF_COOKIE,
-    READ,
-    ROLE_HELP,
-    ROLES,
-    WATCH,
-    Caller,
     Db,
     allow,
     csrf_ok,
     current_caller,
     safe_next,
 )
-from veilleur.api.inputs import Id, in_range
-from veilleur.api.platform import (
+from veilleur.http.throttle import Throttled, throttled_login
+from veilleur.service import cameras, signals, users
+from veilleur.service.access import (
+    ADMIN,
+    AUDITOR,
+    CONTROL,
+    JOURNAL,
+    READ,
+    ROLE_HELP,
+    ROLES,
+    WATCH,
+    Caller,
+)
+from veilleur.service.cameras import visible_cameras
+from veilleur.service.errors import Conflict, Invalid, NotFound
+from veilleur.service.inputs import Id, in_range
+from veilleur.service.platform import (
     ConfigInvalid,
     Platform,
     Problem,
     camera_json,
     signal_json,
-    validate_camera,
 )
-from veilleur.api.scope import (
-    camera_or_404,
+from veilleur.service.scope import (
+    camera_in_scope,
     set_processing_in_scope,
-    signal_or_404,
-    visible_camera_names,
+    signal_in_scope,
 )
-from veilleur.api.throttle import Throttled, throttled_login
-from veilleur.compliance import journal
-from veilleur.config import SITUATION_IDS
-from veilleur.config.situations import all_situations
 from veilleur.situations import IMPLEMENTED, known_limits
-from veilleur.store.auth import UNCHANGED, AccessExpired, Unchanged, check_scope, expiries
-from veilleur.store.scopes import clean_services, set_camera_services
+from veilleur.store.auth import UNCHANGED, AccessExpired, Unchanged, expiries
 from veilleur.web import charts
 from veilleur.web.forms import FormError, parse_situation_form, situation_fields
 
@@ -220,15 +222,14 @@ def wall(request: Request, caller: Watcher, db: Db) -> HTMLResponse:
     status = plat.status()
     tiles = [
         {**camera_json(r, status.get(r.name)), "geometry": _geometry(r.config)}
-        for r in store.list_cameras(db)
-        if caller.sees_camera(r.services)
+        for r in visible_cameras(db, caller)
     ]
     return render(request, "wall.html", caller, {"tiles": tiles})
 
 
 @router.get("/wall/status/{name}", response_class=HTMLResponse)
 def tile_status(name: str, request: Request, caller: Watcher, db: Db) -> HTMLResponse:
-    row = camera_or_404(db, caller, name)
+    row = camera_in_scope(db, caller, name)
     tile = camera_json(row, _plat(request).status().get(name))
     return render(request, "_tile_status.html", caller, {"tile": tile})
 
@@ -246,19 +247,17 @@ def signals_page(
     state: str = "",
     before_id: Id | None = None,
 ) -> HTMLResponse:
-    rows = store.list_signals(
-        db, camera=camera or None, situation=situation or None,
+    rows = signals.visible_signals(
+        db, caller, camera=camera or None, situation=situation or None,
         state=state if state in ("new", "qualified") else None, limit=50, before_id=before_id,
-        cameras=visible_camera_names(db, caller),
     )  # fmt: skip
-    cameras = [c.name for c in store.list_cameras(db) if caller.sees_camera(c.services)]
     return render(
         request,
         "signals.html",
         caller,
         {
             "signals": [signal_json(r) for r in rows],
-            "cameras": cameras,
+            "cameras": [c.name for c in visible_cameras(db, caller)],
             "filters": {"camera": camera, "situation": situation, "state": state},
             "older": rows[-1].id if len(rows) == 50 else None,
             "paged": before_id is not None,
@@ -267,7 +266,7 @@ def signals_page(
 
 
 def _signal(db: Db, caller: Caller, signal_id: Id) -> dict[str, Any]:
-    return signal_json(signal_or_404(db, caller, signal_id))
+    return signal_json(signal_in_scope(db, caller, signal_id))
 
 
 @router.get("/signals/{signal_id}/card", response_class=HTMLResponse)
@@ -295,13 +294,15 @@ def qualify(
     error = None
     if verdict not in VERDICT_LABELS:
         error = "Choose confirmed, false alarm or not actionable."
-    elif s["state"] == "qualified":
-        error = "This signal was already qualified."
     else:
         try:
-            s = signal_json(_plat(request).qualify(db, signal_id, caller.user_id, verdict, comment))
-        except ValueError as exc:
-            error = str(exc)
+            s = signal_json(
+                signals.qualify(_plat(request), db, caller, signal_id, verdict, comment)
+            )
+        except signals.AlreadyQualified:
+            error = "This signal was already qualified."
+        except Conflict as exc:
+            error = exc.message
             s = _signal(db, caller, signal_id)
     if not _is_htmx(request):
         return RedirectResponse(f"/signals/{signal_id}", 303)
@@ -328,7 +329,7 @@ def dashboard(
 ) -> HTMLResponse:
     days = min(max(days, 1), 366)
     since = datetime.now(UTC) - timedelta(days=days)
-    rows = store.signal_stats(db, since=since, cameras=visible_camera_names(db, caller))
+    rows = signals.signal_stats(db, caller, since=since)
     by_situation = [(SITUATION_LABELS.get(n, n), c) for n, c in _bucket(rows, "situation")]
     by_camera = _bucket(rows, "camera")
     counted = dict(_bucket(rows, "day"))
@@ -375,9 +376,7 @@ def dashboard(
 def _processing_rows(request: Request, db: Db, caller: Caller) -> list[dict[str, Any]]:
     status = _plat(request).status()
     out = []
-    for r in store.list_cameras(db):
-        if not caller.sees_camera(r.services):
-            continue
+    for r in visible_cameras(db, caller):
         st = status.get(r.name)
         enabled = [sid for sid, c in r.config.get("situations", {}).items() if c.get("enabled")]
         active = set(st["active_situations"]) if st else set()
@@ -453,11 +452,7 @@ def _cameras(
     form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     status = _plat(request).status()
-    rows = [
-        camera_json(r, status.get(r.name))
-        for r in store.list_cameras(db)
-        if caller.sees_camera(r.services)
-    ]
+    rows = [camera_json(r, status.get(r.name)) for r in visible_cameras(db, caller)]
     return render(
         request,
         "cameras.html",
@@ -480,27 +475,18 @@ def add_camera(
     form = {"name": name, "source": source, "analysis_fps": analysis_fps, "services": services}
     name = name.strip()
     try:
-        if store.get_camera(db, name) is not None:
-            raise ConfigInvalid([Problem("name", f"a camera named '{name}' already exists")])
-        wanted = _services_for(caller, services)
-        config = validate_camera({"source": source.strip(), "analysis_fps": analysis_fps})
-        _plat(request).save_camera(db, name, config, processing=True, actor=caller.username)
+        cameras.add_camera(
+            _plat(request), db, caller, name,
+            {"source": source.strip(), "analysis_fps": analysis_fps},
+            processing=True, services=services.split(","),
+        )  # fmt: skip
+    except Conflict as exc:
+        return _cameras(request, caller, db, [Problem("name", exc.message)], form)
+    except Invalid as exc:
+        return _cameras(request, caller, db, [Problem(exc.key, exc.message)], form)
     except ConfigInvalid as exc:
         return _cameras(request, caller, db, exc.problems, form)
-    set_camera_services(db, name, wanted, actor=caller.username)
     return RedirectResponse(f"/cameras/{name}", 303)
-
-
-def _services_for(caller: Caller, text: str) -> list[str]:
-    """The services typed in a form (comma-separated), checked; a scoped administrator's own
-    service is added when left out (they would otherwise lose sight of the camera)."""
-    try:
-        cleaned = clean_services(text.split(","))
-    except ValueError as exc:
-        raise ConfigInvalid([Problem("services", str(exc))]) from None
-    if caller.service is not None and caller.service not in cleaned:
-        cleaned = sorted([*cleaned, caller.service])
-    return cleaned
 
 
 def _camera_page(
@@ -511,7 +497,7 @@ def _camera_page(
     problems: list[Problem] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    row = camera_or_404(db, caller, name)
+    row = camera_in_scope(db, caller, name)
     config = store.camera_config(row)
     zones, lines = list(config.zones), list(config.lines)
     forms = []
@@ -554,8 +540,6 @@ def camera_source(
     analysis_fps: Annotated[str, Form()],
     mode: Annotated[str | None, Form()] = None,
 ) -> Response:
-    camera_or_404(db, caller, name)
-
     def change(d: dict[str, Any]) -> None:
         d["source"] = source.strip()
         d["analysis_fps"] = analysis_fps
@@ -563,9 +547,7 @@ def camera_source(
             d["mode"] = mode
 
     try:
-        _plat(request).update_camera(db, name, change, actor=caller.username)
-    except KeyError:
-        raise HTTPException(404) from None
+        cameras.change_camera(_plat(request), db, caller, name, change)
     except ConfigInvalid as exc:
         return _camera_page(request, caller, db, name, exc.problems, 422)
     return RedirectResponse(f"/cameras/{name}", 303)
@@ -577,7 +559,7 @@ async def camera_situation(
 ) -> Response:
     if situation not in SITUATION_IDS:
         raise HTTPException(404)
-    await run_in_threadpool(camera_or_404, db, caller, name)
+    await run_in_threadpool(camera_in_scope, db, caller, name)
     form = await request.form()
     try:
         params = parse_situation_form(situation, form, form.getlist)
@@ -589,10 +571,8 @@ async def camera_situation(
             d.setdefault("situations", {})[situation] = params
 
         try:
-            _plat(request).update_camera(db, name, change, actor=caller.username)
+            cameras.change_camera(_plat(request), db, caller, name, change)
             problems = []
-        except KeyError:
-            raise HTTPException(404) from None
         except ConfigInvalid as exc:
             problems = exc.problems
     if not problems:
@@ -602,8 +582,7 @@ async def camera_situation(
 
 @router.post("/cameras/{name}/delete", response_model=None)
 def camera_delete(name: str, request: Request, caller: Admin, db: Db) -> Response:
-    camera_or_404(db, caller, name)
-    _plat(request).delete_camera(db, name, actor=caller.username)
+    cameras.delete_camera(_plat(request), db, caller, name)
     return RedirectResponse("/cameras", 303)
 
 
@@ -615,11 +594,10 @@ def camera_services(
     db: Db,
     services: Annotated[str, Form()] = "",
 ) -> Response:
-    camera_or_404(db, caller, name)
     try:
-        set_camera_services(db, name, _services_for(caller, services), actor=caller.username)
-    except ConfigInvalid as exc:
-        return _camera_page(request, caller, db, name, exc.problems, 422)
+        cameras.set_services(db, caller, name, services.split(","))
+    except Invalid as exc:
+        return _camera_page(request, caller, db, name, [Problem(exc.key, exc.message)], 422)
     return RedirectResponse(f"/cameras/{name}", 303)
 
 
@@ -629,14 +607,14 @@ def camera_services(
 def _users(
     request: Request, caller: Caller, db: Db, error: str | None = None, ok: str | None = None
 ) -> HTMLResponse:
-    users = store.list_users(db)
-    expired = {u.id: [e.message for e in expiries(u)] for u in users}
+    accounts = users.list_users(db)
+    expired = {u.id: [e.message for e in expiries(u)] for u in accounts}
     return render(
         request,
         "users.html",
         caller,
         {
-            "users": users, "roles": ROLES, "role_help": ROLE_HELP, "error": error, "ok": ok,
+            "users": accounts, "roles": ROLES, "role_help": ROLE_HELP, "error": error, "ok": ok,
             "expired": expired,
         },
         422 if error else 200,
@@ -672,14 +650,14 @@ def users_create(
     may_view_unblurred: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     try:
-        check_scope(role, service.strip() or None)
-        store.create_user(
-            db, username.strip(), password, role, service=service.strip() or None,
-            training_expires_on=_form_day(training_expires_on, "training valid until"),
-            habilitation_expires_on=_form_day(habilitation_expires_on, "habilitation valid until"),
-            may_view_unblurred=may_view_unblurred == "on", actor=caller.username,
+        training = _form_day(training_expires_on, "training valid until")
+        habilitation = _form_day(habilitation_expires_on, "habilitation valid until")
+        users.create_user(
+            db, caller, username=username.strip(), password=password, role=role,
+            service=service, training_expires_on=training, habilitation_expires_on=habilitation,
+            may_view_unblurred=may_view_unblurred == "on",
         )  # fmt: skip
-    except ValueError as exc:
+    except (ValueError, Invalid) as exc:
         return _users(request, caller, db, error=str(exc))
     return _users(request, caller, db, ok=f"Account '{username.strip()}' created.")
 
@@ -699,35 +677,28 @@ def users_update(
     may_view_unblurred: Annotated[str | None, Form()] = None,
 ) -> HTMLResponse:
     """Fields absent from the form stay as they are; an empty service or date clears it."""
-    user = store.get_user(db, user_id)
-    if user is None:
-        raise HTTPException(404)
     new_active = None if active == "" else active == "on"
-    if user_id == caller.user_id and (new_active is False or role not in ("", "administrator")):
-        return _users(request, caller, db, error="You cannot lock yourself out.")
-    new_service: str | Unchanged | None = UNCHANGED if service is None else service.strip() or None
     try:
-        if (role and role != user.role) or (
-            not isinstance(new_service, Unchanged) and new_service != user.service
-        ):
-            # The scope rule binds when role or service changes; other changes to an account
-            # made before services existed do not force one.
-            check_scope(
-                role or user.role,
-                user.service if isinstance(new_service, Unchanged) else new_service,
-            )
-        store.update_user(
-            db, user, role=role or None, active=new_active, password=password or None,
-            service=new_service,
-            training_expires_on=UNCHANGED if training_expires_on is None
-            else _form_day(training_expires_on, "training valid until"),
-            habilitation_expires_on=UNCHANGED if habilitation_expires_on is None
-            else _form_day(habilitation_expires_on, "habilitation valid until"),
+        training: date | Unchanged | None = (
+            UNCHANGED if training_expires_on is None
+            else _form_day(training_expires_on, "training valid until")
+        )  # fmt: skip
+        habilitation: date | Unchanged | None = (
+            UNCHANGED if habilitation_expires_on is None
+            else _form_day(habilitation_expires_on, "habilitation valid until")
+        )  # fmt: skip
+        user = users.update_user(
+            db, caller, user_id, role=role or None, active=new_active,
+            password=password or None, service=UNCHANGED if service is None else service,
+            training_expires_on=training, habilitation_expires_on=habilitation,
             may_view_unblurred=None if may_view_unblurred is None
             else may_view_unblurred == "on",
-            actor=caller.username,
         )  # fmt: skip
-    except ValueError as exc:
+    except NotFound:
+        raise HTTPException(404) from None
+    except users.SelfLockout:
+        return _users(request, caller, db, error="You cannot lock yourself out.")
+    except (ValueError, Invalid) as exc:
         return _users(request, caller, db, error=str(exc))
     return _users(request, caller, db, ok=f"Account '{user.username}' updated.")
 

@@ -14,17 +14,25 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from veilleur import store
-from veilleur.api.auth import ADMINISTRATOR, AUDITOR, SUPERVISOR, Caller, Db, allow
-from veilleur.api.inputs import Id
-from veilleur.api.platform import Platform, Problem
-from veilleur.api.rest_authorisations import problems_of
-from veilleur.api.scope import cameras_in_scope, visible_camera_names
 from veilleur.compliance.authorisations import (
     AuthorisationInput,
     month_after,
     renewal_input,
     status_of,
 )
+from veilleur.http.auth import Db, allow
+from veilleur.service.access import ADMINISTRATOR, AUDITOR, SUPERVISOR, Caller
+from veilleur.service.authorisations import (
+    existing,
+    in_scope,
+    problems_of,
+    refusal,
+    visible_authorisations,
+)
+from veilleur.service.errors import NotFound
+from veilleur.service.inputs import Id
+from veilleur.service.platform import Platform, Problem
+from veilleur.service.scope import cameras_in_scope
 from veilleur.store.models import SERVED_KINDS
 from veilleur.web.pages import render
 
@@ -63,23 +71,16 @@ def _parse_time(value: str, key: str, problems: list[Problem]) -> datetime | str
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _problem(exc: ValueError) -> Problem:
-    """A refusal of the store or the platform; 'key: message' names the field."""
-    key, sep, message = str(exc).partition(": ")
-    return Problem(key, message) if sep and key.isidentifier() else Problem("", str(exc))
-
-
 def _services(text: str) -> list[str]:
     return [s.strip() for s in text.replace("\n", ",").split(",") if s.strip()]
 
 
 def _context(request: Request, db: Db, caller: Caller) -> dict[str, Any]:
     now = _plat(request).clock()
-    visible = visible_camera_names(db, caller)
+    # An account with a service sees those covering its cameras only (S9).
+    rows, visible = visible_authorisations(db, caller)
     groups: dict[str, list[dict[str, Any]]] = {k: [] for k in STATUS_ORDER}
-    for row in store.list_authorisations(db):
-        if not cameras_in_scope(visible, row.cameras):
-            continue  # an account with a service sees those covering its cameras only (S9)
+    for row in rows:
         status = status_of(row, now)
         groups[status].append({"row": row, "status": status})
     start = now.replace(second=0, microsecond=0)
@@ -146,17 +147,17 @@ def authorisations_create(
         except ValidationError as exc:
             problems = problems_of(exc)
         except ValueError as exc:
-            problems = [_problem(exc)]
+            problems = [refusal(exc)]
     ctx = _context(request, db, caller)
     ctx.update(form=form, problems=problems)
     return render(request, "authorisations.html", caller, ctx, 422)
 
 
 def _existing(db: Db, authorisation_id: Id) -> store.Authorisation:
-    row = store.get_authorisation(db, authorisation_id)
-    if row is None:
-        raise HTTPException(404)
-    return row
+    try:
+        return existing(db, authorisation_id)
+    except NotFound:
+        raise HTTPException(404) from None
 
 
 def _detail(
@@ -169,9 +170,10 @@ def _detail(
     status: int = 200,
 ) -> HTMLResponse:
     now = _plat(request).clock()
-    visible = visible_camera_names(db, caller)
-    if not cameras_in_scope(visible, row.cameras):
-        raise HTTPException(404)
+    try:
+        visible = in_scope(db, caller, row)
+    except NotFound:
+        raise HTTPException(404) from None
     chain = store.renewal_chain(db, row.id)
     later = store.renewed_by(db, row.id)
     start = max(row.ends_at, now).replace(second=0, microsecond=0)
@@ -215,7 +217,7 @@ def authorisation_revoke(
         _plat(request).revoke_authorisation(db, authorisation_id, reason, actor=caller.username)
     except ValueError as exc:
         db.rollback()
-        return _detail(request, db, caller, row, [_problem(exc)], status=422)
+        return _detail(request, db, caller, row, [refusal(exc)], status=422)
     return RedirectResponse(f"/authorisations/{authorisation_id}", 303)
 
 
@@ -247,6 +249,6 @@ def authorisation_renew(
         except ValidationError as exc:
             problems = problems_of(exc)
         except ValueError as exc:
-            problems = [_problem(exc)]
+            problems = [refusal(exc)]
     db.rollback()
     return _detail(request, db, caller, old, problems, form, 422)

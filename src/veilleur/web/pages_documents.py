@@ -9,21 +9,23 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 
-from veilleur.api.auth import JOURNAL, WATCH, Caller, Db, allow
-from veilleur.api.inputs import RANGE, in_range
-from veilleur.api.rest_documents import (
-    MissedIn,
-    make_document,
-    record_missed,
-    scope,
-    sources,
-)
 from veilleur.compliance import documents
 from veilleur.compliance.documents.notice import status as authorisation_status
-from veilleur.store import missed as missed_store
-from veilleur.store.models import Authorisation, Camera, User
+from veilleur.http.auth import Db, allow
+from veilleur.http.downloads import document_response
+from veilleur.service.access import JOURNAL, WATCH, Caller
+from veilleur.service.documents import (
+    MissedIn,
+    camera_names,
+    generate,
+    missed_reports,
+    notice_authorisations,
+    record_missed,
+    sources,
+)
+from veilleur.service.errors import ServiceError
+from veilleur.service.inputs import RANGE, in_range
 from veilleur.web.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -44,8 +46,8 @@ def _split(name: str, formats: tuple[str, ...]) -> tuple[str, str]:
 @router.get("/documents", response_class=HTMLResponse)
 def documents_page(request: Request, caller: DocumentReader, db: Db) -> HTMLResponse:
     """Every document that can be generated, with its links."""
-    auths = list(db.scalars(select(Authorisation).order_by(Authorisation.id.desc())))
-    src = sources(request)
+    auths = notice_authorisations(db)
+    src = sources(request.app.state.settings)
     return render(
         request,
         "documents.html",
@@ -65,7 +67,10 @@ def notice_document(request: Request, caller: DocumentReader, db: Db, name: str)
     stem, fmt = _split(name, documents.FORMATS["notice"])
     if not stem.isdigit():
         raise HTTPException(404, detail="no such authorisation")
-    return make_document(request, db, caller, "notice", fmt, authorisation_id=int(stem))
+    doc = generate(
+        db, request.app.state.settings, caller, "notice", fmt, authorisation_id=int(stem)
+    )
+    return document_response(doc)
 
 
 @router.get("/documents/{name}")
@@ -85,7 +90,10 @@ def other_document(
         raise HTTPException(404, detail=f"no document named {kind!r}")
     _, fmt = _split(name, documents.FORMATS[kind])
     first, last = _day(since, "since"), _day(until, "until")
-    return make_document(request, db, caller, kind, fmt, by=by, since=first, until=last)
+    doc = generate(
+        db, request.app.state.settings, caller, kind, fmt, by=by, since=first, until=last
+    )
+    return document_response(doc)
 
 
 def _day(value: str | None, key: str) -> date | None:
@@ -110,19 +118,13 @@ def _missed_page(
     done: bool = False,
     status: int = 200,
 ) -> HTMLResponse:
-    seen = scope(db, caller)
-    cameras = [n for n in db.scalars(select(Camera.name).order_by(Camera.name))
-               if seen is None or n in seen]  # fmt: skip
-    rows = missed_store.list_missed(db, limit=missed_store.MAX_LIST_LIMIT)
-    rows = [r for r in rows if seen is None or r.camera in seen][:MISSED_SHOWN]
-    names = {uid: name for uid, name in db.execute(select(User.id, User.username))}
     return render(
         request,
         "missed.html",
         caller,
         {
-            "cameras": cameras,
-            "reports": [(r, names.get(r.user_id, "?")) for r in rows],
+            "cameras": camera_names(db, caller),
+            "reports": missed_reports(db, caller, limit=MISSED_SHOWN),
             "error": error,
             "done": done,
             "now": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
@@ -160,6 +162,6 @@ def missed_submit(
         )  # fmt: skip
     try:
         record_missed(db, caller, body)
-    except HTTPException as exc:
-        return _missed_page(request, caller, db, error=str(exc.detail), status=exc.status_code)
+    except ServiceError as exc:
+        return _missed_page(request, caller, db, error=exc.message, status=exc.status)
     return RedirectResponse("/missed?done=1", status_code=303)

@@ -16,9 +16,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from veilleur import store
-from veilleur.api.auth import CONTROL, READ, Caller, Db, allow
-from veilleur.api.modes import cameras_in_mode, in_scope, visible_cameras
 from veilleur.config import SITUATION_IDS
+from veilleur.http.auth import Db, allow
+from veilleur.service.access import CONTROL, READ, Caller
+from veilleur.service.errors import NotFound
+from veilleur.service.modes import calibration, statistics, statistics_cameras
 from veilleur.web.pages import render
 from veilleur.web.stats_charts import charts_by_metric
 
@@ -58,29 +60,28 @@ def calibration_page(
     since: str | None = None,
     until: str | None = None,
 ) -> HTMLResponse:
-    visible = visible_cameras(db, caller.service)
-    cameras = cameras_in_mode(db, "calibration", visible)
     camera = camera or None
     situation = situation if situation in SITUATION_IDS else None
     start, end, error = _period(since, until)
-    if not in_scope(camera, visible):
+    period: dict[str, Any] = dict(situation=situation, since=start, until=end)
+    try:
+        view = calibration(db, caller, camera=camera, **period, limit=CALIBRATION_SHOWN)
+    except NotFound:
         camera, error = None, "no such camera among yours; all are shown"
-    filters: dict[str, Any] = dict(
-        camera=camera, cameras=visible, situation=situation, since=start, until=end
-    )
+        view = calibration(db, caller, **period, limit=CALIBRATION_SHOWN)
     return render(
         request,
         "calibration.html",
         caller,
         {
-            "cameras": cameras,
+            "cameras": view.cameras,
             "camera": camera,
             "situation": situation,
             "since": start.date().isoformat(),
             "until": (end - timedelta(days=1)).date().isoformat(),
-            "records": store.list_calibration(db, **filters, limit=CALIBRATION_SHOWN),
+            "records": view.records,
             "shown": CALIBRATION_SHOWN,
-            "counts": store.calibration_counts(db, **filters),
+            "counts": view.counts,
             "error": error,
         },
     )
@@ -95,12 +96,13 @@ def statistics_page(
     since: str | None = None,
     until: str | None = None,
 ) -> HTMLResponse:
-    visible = visible_cameras(db, caller.service)
     camera = camera or None
     start, end, error = _period(since, until)
-    if not in_scope(camera, visible):
+    try:
+        rows = statistics(db, caller, camera=camera, since=start, until=end)
+    except NotFound:
         camera, error = None, "no such camera among yours; all are shown"
-    rows = store.list_statistics(db, camera=camera, cameras=visible, since=start, until=end)
+        rows = statistics(db, caller, since=start, until=end)
     query = {"since": start.isoformat(), "until": end.isoformat()}
     if camera:
         query["camera"] = camera
@@ -109,7 +111,7 @@ def statistics_page(
         "statistics.html",
         caller,
         {
-            "cameras": cameras_in_mode(db, "statistics", visible),
+            "cameras": statistics_cameras(db, caller),
             "camera": camera,
             "since": start.date().isoformat(),
             "until": (end - timedelta(days=1)).date().isoformat(),

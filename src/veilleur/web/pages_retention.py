@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from veilleur.api.auth import ADMINISTRATOR, AUDITOR, Caller, Db, allow
-from veilleur.api.rest_retention import HISTORY, scheduler
 from veilleur.compliance.retention import KINDS, history
+from veilleur.http.auth import Db, allow
+from veilleur.service.access import ADMINISTRATOR, AUDITOR, Caller
+from veilleur.service.retention import HISTORY, scheduler
 from veilleur.web.pages import render
 
 router = APIRouter(include_in_schema=False)

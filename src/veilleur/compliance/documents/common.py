@@ -16,7 +16,7 @@ from veilleur import __version__
 from veilleur.config.situations.registry import all_situations, find, situation_ids
 
 if TYPE_CHECKING:
-    from veilleur.api.settings import RetentionSettings
+    from veilleur.config.server import RetentionSettings
 
 Kind = Literal["notice", "records", "technical", "accountability"]
 KINDS: tuple[str, ...] = ("notice", "records", "technical", "accountability")

@@ -1,4 +1,6 @@
-"""`create_app`: the FastAPI application of `veilleur serve` (REST, live stream, console)."""
+"""`create_app`: the FastAPI application of `veilleur serve`: the REST API and live stream
+(`veilleur.api`) and the console (`veilleur.web`) mounted side by side. The two never import
+each other; this module, above both, assembles them."""
 
 from __future__ import annotations
 
@@ -15,14 +17,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from veilleur import __version__, store
-from veilleur.api import rest
-from veilleur.api.auth import Caller, Forbidden, LoginRequired, current_caller
-from veilleur.api.bus import SignalBus
-from veilleur.api.limits import BodyLimit, SecurityHeaders
+from veilleur.api import rest, rest_authorisations, rest_documents, rest_modes, rest_retention
 from veilleur.api.openapi import describe_answers
-from veilleur.api.platform import Platform
-from veilleur.api.settings import ServerSettings
-from veilleur.api.throttle import LoginThrottle
+from veilleur.config.server import ServerSettings
+from veilleur.http.auth import current_caller
+from veilleur.http.limits import BodyLimit, SecurityHeaders
+from veilleur.http.throttle import LoginThrottle
+from veilleur.service.access import Caller, Forbidden, LoginRequired
+from veilleur.service.bus import SignalBus
+from veilleur.service.errors import ServiceError
+from veilleur.service.platform import Platform
+from veilleur.web import pages, pages_authorisations, pages_documents, pages_modes, pages_retention
 
 if TYPE_CHECKING:
     from veilleur.runtime import Supervisor
@@ -90,8 +95,6 @@ def create_app(
     app.state.sessions = sessions
     app.state.platform = Platform(sessions, settings.data_dir, the_bus, supervisor)
 
-    from veilleur.web import pages
-
     app.state.templates = pages.templates
 
     @app.exception_handler(LoginRequired)
@@ -109,13 +112,10 @@ def create_app(
             return JSONResponse({"detail": exc.message}, status_code=403)
         return pages.render(request, "forbidden.html", None, {"message": exc.message}, 403)
 
-    from veilleur.api import rest_authorisations, rest_documents, rest_modes, rest_retention
-    from veilleur.web import (
-        pages_authorisations,
-        pages_documents,
-        pages_modes,
-        pages_retention,
-    )
+    @app.exception_handler(ServiceError)
+    async def _refused(request: Request, exc: ServiceError) -> Response:
+        # What a use case refuses, answered as FastAPI answers an HTTPException.
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
     for module in (
         rest, rest_authorisations, rest_modes, rest_retention, rest_documents,

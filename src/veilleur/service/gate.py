@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from veilleur.api.platform import Platform
+    from veilleur.service.platform import Platform
 
 log = logging.getLogger(__name__)
 

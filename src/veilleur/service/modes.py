@@ -7,17 +7,20 @@ import csv
 import io
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from veilleur import store
-from veilleur.api.platform import signal_fields
 from veilleur.runtime.events import StoreUnavailable
 from veilleur.scene.statistics import COLUMNS
+from veilleur.service.access import Caller
+from veilleur.service.errors import Invalid, NotFound
+from veilleur.service.platform import signal_fields
+from veilleur.service.scope import sees, visible_camera_names
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +106,6 @@ def statistics_parquet(rows: Iterable[dict[str, Any]], path: Path | None = None)
 MAX_EXPORT_ROWS = store.statistics.MAX_STATISTICS_ROWS
 
 
-def visible_cameras(db: Session, service: str | None) -> set[str] | None:
-    """Names of the cameras an account of `service` sees (SPEC S9); None: all (unscoped)."""
-    if service is None:
-        return None
-    rows = db.execute(select(store.Camera.name, store.Camera.services))
-    return {name for name, services in rows if service in (services or [])}
-
-
 def cameras_in_mode(db: Session, mode: str, visible: set[str] | None) -> list[str]:
     """The visible cameras whose stored configuration is in `mode`."""
     return sorted(
@@ -122,7 +117,73 @@ def cameras_in_mode(db: Session, mode: str, visible: set[str] | None) -> list[st
 
 
 def in_scope(camera: str | None, visible: set[str] | None) -> bool:
-    return camera is None or visible is None or camera in visible
+    """Whether a camera (None: no camera named) is in a scope of `visible_camera_names`."""
+    return camera is None or sees(visible, camera)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What the calibration mode shows a caller (SPEC §2): its cameras in that mode, the
+    would-be signals (newest first) and their counts per situation, zone and UTC hour."""
+
+    cameras: list[str]
+    records: list[store.CalibrationRecord]
+    counts: dict[str, list[tuple[Any, int]]]
+
+
+def calibration(
+    db: Session,
+    caller: Caller,
+    *,
+    camera: str | None = None,
+    situation: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int,
+) -> Calibration:
+    """The calibration records of the caller's cameras, filtered; NotFound for a camera out
+    of scope (answered like an unknown one)."""
+    visible = visible_camera_names(db, caller)
+    if not in_scope(camera, visible):
+        raise NotFound(f"no camera named '{camera}'")
+    filters: dict[str, Any] = dict(
+        camera=camera, cameras=visible, situation=situation, since=since, until=until
+    )
+    return Calibration(
+        cameras=cameras_in_mode(db, "calibration", visible),
+        records=store.list_calibration(db, **filters, limit=limit),
+        counts=store.calibration_counts(db, **filters),
+    )
+
+
+def statistics(
+    db: Session,
+    caller: Caller,
+    *,
+    camera: str | None = None,
+    metric: str | None = None,
+    subject: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = MAX_EXPORT_ROWS,
+) -> list[store.Statistic]:
+    """The statistics aggregates of the caller's cameras, oldest bucket first; NotFound for a
+    camera out of scope, Invalid for a filter the store refuses."""
+    visible = visible_camera_names(db, caller)
+    if not in_scope(camera, visible):
+        raise NotFound(f"no camera named '{camera}'")
+    try:
+        return store.list_statistics(
+            db, camera=camera, cameras=visible, metric=metric, subject=subject, since=since,
+            until=until, limit=limit,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def statistics_cameras(db: Session, caller: Caller) -> list[str]:
+    """The caller's cameras in the statistics mode."""
+    return cameras_in_mode(db, "statistics", visible_camera_names(db, caller))
 
 
 def statistics_export(

@@ -5,7 +5,7 @@ An account with a service sees a camera only if that service is in the camera's 
 account without one (service None) sees every camera. A signal is seen when a camera of its
 name exists and is in scope (a scoped account sees nothing of a deleted camera). Every route
 or page that shows camera-specific data filters through here; a single resource out of scope
-answers 404 like a missing one, so that its existence is not revealed.
+is NotFound like a missing one, so that its existence is not revealed.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from veilleur import store
-from veilleur.api.auth import Caller
-from veilleur.api.platform import Platform
 from veilleur.config import SITUATION_IDS
+from veilleur.service.access import Caller
+from veilleur.service.errors import NotFound
+from veilleur.service.platform import Platform
 
 T = TypeVar("T")
 
@@ -59,19 +59,20 @@ def cameras_in_scope(visible: set[str] | None, cameras: Iterable[str]) -> list[s
     return [c for c in cameras if sees(visible, c)]
 
 
-def camera_or_404(db: Session, caller: Caller, name: str) -> store.Camera:
-    """The camera, if it exists and is in scope; else 404 with the same words either way."""
+def camera_in_scope(db: Session, caller: Caller, name: str) -> store.Camera:
+    """The camera, if it exists and is in scope; else NotFound with the same words
+    either way (404)."""
     row = store.get_camera(db, name)
     if row is None or not caller.sees_camera(row.services):
-        raise HTTPException(404, detail=f"no camera named '{name}'")
+        raise NotFound(f"no camera named '{name}'")
     return row
 
 
-def signal_or_404(db: Session, caller: Caller, signal_id: int) -> store.SignalRow:
-    """The signal, if it exists and its camera is in scope; else 404 (same words)."""
+def signal_in_scope(db: Session, caller: Caller, signal_id: int) -> store.SignalRow:
+    """The signal, if it exists and its camera is in scope; else NotFound (same words)."""
     row = store.get_signal(db, signal_id)
     if row is None or not sees_camera_name(db, caller, row.camera):
-        raise HTTPException(404, detail=f"no signal {signal_id}")
+        raise NotFound(f"no signal {signal_id}")
     return row
 
 
@@ -118,11 +119,11 @@ def set_processing_in_scope(
 
 
 __all__ = [
-    "camera_or_404",
+    "camera_in_scope",
     "only_visible",
     "sees",
     "sees_camera_name",
     "set_processing_in_scope",
-    "signal_or_404",
+    "signal_in_scope",
     "visible_camera_names",
 ]

@@ -26,15 +26,14 @@ import re
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
+from veilleur.config.server import DEFAULT_MAX_BODY_BYTES
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: Default largest request body: generous for a camera's zones and configuration (a zone of a
-#: thousand points is about 30 kB), far below what would hurt the server.
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 #: A \\uD800-\\uDFFF or \\u0000 escape: only then is the slower, exact check needed.
 _SUSPECT_ESCAPE = re.compile(rb"\\u([dD][89a-fA-F][0-9a-fA-F]{2}|0000)")

@@ -1,4 +1,5 @@
-"""Settings of the web server (`veilleur serve`, `veilleur demo`)."""
+"""Settings of the web server (`veilleur serve`, `veilleur demo`) and of retention: plain
+models, so that compliance, the CLI and the server read them without importing the web layer."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from veilleur.api.limits import DEFAULT_MAX_BODY_BYTES
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body accepted by default: generous for a camera's zones and
+configuration (a zone of a thousand points is about 30 kB), far below what would hurt the
+server; `veilleur.http.limits.BodyLimit` enforces it."""
 
 
 class RetentionSettings(BaseModel):

@@ -21,7 +21,6 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from veilleur import store
-from veilleur.api.bus import SignalBus
 from veilleur.compliance.authorisations import (
     AuthorisationInput,
     GateState,
@@ -32,12 +31,13 @@ from veilleur.compliance.authorisations import (
 from veilleur.config import SITUATION_IDS, CameraConfig
 from veilleur.config.common import NOT_FINITE
 from veilleur.runtime.events import StoreUnavailable
+from veilleur.service.bus import SignalBus
 from veilleur.store.journal import SYSTEM
 from veilleur.store.models import utcnow
 
 if TYPE_CHECKING:
-    from veilleur.api.gate import AuthorisationGate
     from veilleur.runtime import AttachedEvent, SignalEvent, Supervisor
+    from veilleur.service.gate import AuthorisationGate
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class ConfigInvalid(ValueError):
         super().__init__("; ".join(f"{p.key or '(camera)'}: {p.message}" for p in problems))
 
 
-def _explain(err: dict[str, Any]) -> str:
+def explain(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     msg = str(err.get("msg", "invalid value"))
     if kind == "extra_forbidden":
@@ -94,7 +94,7 @@ def validate_camera(data: Any) -> CameraConfig:
         return CameraConfig.model_validate(data)
     except ValidationError as exc:
         problems = [
-            Problem(".".join(str(p) for p in err["loc"]), _explain(dict(err)))
+            Problem(".".join(str(p) for p in err["loc"]), explain(dict(err)))
             for err in exc.errors()
         ]
         raise ConfigInvalid(problems) from None
@@ -455,7 +455,7 @@ class Platform:
 
     def start_gate(self, *, recheck_s: float = 30.0) -> AuthorisationGate:
         """Apply the authorisations now and start the thread that applies them at each bound."""
-        from veilleur.api.gate import AuthorisationGate
+        from veilleur.service.gate import AuthorisationGate
 
         self.apply_authorisations()
         gate = self.gate = AuthorisationGate(self, recheck_s=recheck_s)

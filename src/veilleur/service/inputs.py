@@ -11,7 +11,7 @@
   next midnight, which must exist).
 
 Strings with a lone surrogate (`"\\ud800"`, not Unicode) and oversized bodies are refused earlier,
-for every route at once, by `veilleur.api.limits`.
+for every route at once, by `veilleur.http.limits`.
 """
 
 from __future__ import annotations
