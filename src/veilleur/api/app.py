@@ -59,6 +59,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        worker = getattr(app.state, "delivery", None)
+        if worker is not None:
+            worker.stop()  # what is not delivered stays in the outbox for the next start
         the_bus.close()  # ends the live streams so the server can stop
         if engine is not None:
             engine.dispose()
@@ -109,17 +112,25 @@ def create_app(
             return JSONResponse({"detail": exc.message}, status_code=403)
         return pages.render(request, "forbidden.html", None, {"message": exc.message}, 403)
 
-    from veilleur.api import rest_authorisations, rest_documents, rest_modes, rest_retention
+    from veilleur.api import (
+        rest_authorisations,
+        rest_delivery,
+        rest_documents,
+        rest_modes,
+        rest_retention,
+    )
     from veilleur.web import (
         pages_authorisations,
+        pages_delivery,
         pages_documents,
         pages_modes,
         pages_retention,
     )
 
     for module in (
-        rest, rest_authorisations, rest_modes, rest_retention, rest_documents,
+        rest, rest_authorisations, rest_modes, rest_retention, rest_documents, rest_delivery,
         pages, pages_authorisations, pages_modes, pages_retention, pages_documents,
+        pages_delivery,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("veilleur.web", "static")]), name="static")

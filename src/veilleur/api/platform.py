@@ -36,6 +36,7 @@ from veilleur.store.models import utcnow
 
 if TYPE_CHECKING:
     from veilleur.api.gate import AuthorisationGate
+    from veilleur.delivery import DeliveryWorker
     from veilleur.runtime import AttachedEvent, SignalEvent, Supervisor
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,9 @@ class SignalRecorder:
         self.refused = 0
         self.orphans = 0
         """Further events whose signal was not stored (refused, or failed)."""
+        self.delivery: DeliveryWorker | None = None
+        """Queues each signal's deliveries to other systems in its transaction (the outbox,
+        docs/delivery.md), and is woken once it is committed."""
 
     def __call__(self, event: SignalEvent) -> None:
         try:
@@ -217,8 +221,14 @@ class SignalRecorder:
                     log.warning("dropped a %s signal of camera %s: no active authorisation "
                                 "covered it", sig.situation, sig.camera)  # fmt: skip
                     return
-                row = store.record_signal(s, event, self.data_dir)
+                delivery = self.delivery
+                row = store.record_signal(
+                    s, event, self.data_dir,
+                    before_commit=delivery.enqueue if delivery is not None else None,
+                )  # fmt: skip
                 payload = signal_json(row)
+                if delivery is not None:
+                    delivery.wake()
         except Exception:
             # The supervisor must keep running; the failure is counted and logged loudly.
             self.failures += 1

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from veilleur.api.limits import DEFAULT_MAX_BODY_BYTES
+from veilleur.config.delivery import DeliverySettings
 
 
 class RetentionSettings(BaseModel):
@@ -95,6 +96,11 @@ class ServerSettings(BaseModel):
         ge=1024,
         description="Largest request body accepted, in bytes; a larger one is answered 413 "
         "before it is read (1 MiB: ample for a camera's zones and configuration).",
+    )
+    delivery: DeliverySettings = Field(
+        default_factory=DeliverySettings,
+        description="Recipients of signals besides the console (MQTT, webhooks) and the "
+        "outbox's retries (`veilleur serve --delivery FILE`, docs/delivery.md).",
     )
     live_refresh_ms: int = Field(
         default=1000,

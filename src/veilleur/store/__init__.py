@@ -75,6 +75,7 @@ from veilleur.store.models import (
     User,
     WebSession,
 )
+from veilleur.store.outbox import OUTBOX_STATES, OutboxRow
 from veilleur.store.signals import (
     AttachedEventLike,
     SignalEventLike,
@@ -95,6 +96,7 @@ from veilleur.store.statistics import (
 
 __all__ = [
     "DEFAULT_SESSION_TTL_S",
+    "OUTBOX_STATES",
     "ROLES",
     "SERVED_KINDS",
     "SIGNAL_STATES",
@@ -109,6 +111,7 @@ __all__ = [
     "JournalCheckpoint",
     "JournalEntry",
     "MissedReport",
+    "OutboxRow",
     "Review",
     "SignalEventLike",
     "SignalLike",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -169,9 +169,16 @@ def signal_columns(
     }
 
 
-def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalRow:
+def record_signal(
+    s: Session,
+    event: SignalEventLike,
+    data_dir: Path,
+    *,
+    before_commit: Callable[[Session, SignalRow], None] | None = None,
+) -> SignalRow:
     """Write the signal's snapshot and clip, then commit its row with its journal entry;
-    returns the committed row.
+    returns the committed row. `before_commit` adds to the same transaction (the delivery
+    outbox's rows, docs/delivery.md): all is committed, or nothing.
 
     An empty snapshot (no blurred image could be made) or a missing clip is simply not stored.
     If anything fails, the files written for this signal are removed and the error raised.
@@ -221,6 +228,8 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
                 "clip": clip_path is not None,
             },
         )
+        if before_commit is not None:
+            before_commit(s, row)
         s.commit()
     except BaseException:
         s.rollback()
