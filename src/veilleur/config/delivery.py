@@ -265,8 +265,12 @@ def parse_delivery(
         problems = []
         for err in exc.errors():
             loc = tuple(str(p) for p in err["loc"] if p not in ("mqtt", "webhook"))
+            message = _explain(dict(err))
+            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                loc = (*loc, "kind")
+                message = "kind must be `mqtt` or `webhook` (docs/delivery.md shows both)"
             line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
-            problems.append(ConfigProblem(".".join(loc), line, _explain(dict(err))))
+            problems.append(ConfigProblem(".".join(loc), line, message))
         raise ConfigError(path, problems) from None
 
 
