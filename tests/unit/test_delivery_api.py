@@ -161,3 +161,52 @@ def test_deliveries_in_the_api_the_console_and_metrics(env: Env) -> None:
     with env.sessions() as s:
         entry = s.scalar(select(JournalEntry).where(JournalEntry.action == "delivery.retried"))
         assert entry is not None and entry.actor == "administrator"
+
+
+def test_generated_delivery_files_are_accepted_or_refused_naming_keys() -> None:
+    """Hundreds of delivery files, sound and absurd: each is a DeliverySettings or a
+    ConfigError whose every problem names a key; never another exception."""
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    wild = st.one_of(
+        st.none(), st.booleans(), st.integers(-(10**12), 10**12),
+        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
+        st.lists(st.text(max_size=5), max_size=3),
+    )  # fmt: skip
+
+    def mostly(sound: Any) -> Any:
+        return st.tuples(st.integers(0, 9), sound, wild).map(lambda t: t[1] if t[0] < 7 else t[2])
+
+    hook = st.fixed_dictionaries(
+        {"name": mostly(st.from_regex(r"[a-z]{1,8}", fullmatch=True)),
+         "kind": mostly(st.sampled_from(["webhook", "mqtt"])),
+         "service": mostly(st.just("police")),
+         "url": mostly(st.sampled_from(["http://127.0.0.1/h", "https://u:p@x/", "ftp://x"])),
+         "secret": mostly(st.sampled_from([SECRET, "short"])),
+         "host": mostly(st.just("127.0.0.1")),
+         "port": mostly(st.integers(0, 70000)),
+         "qos": mostly(st.integers(0, 3)),
+         "topic": mostly(st.sampled_from(["a/b", "a/#", "", "/x/"]))},
+        optional={"timeout_s": mostly(st.floats(-1, 100)), "bogus": wild},
+    )  # fmt: skip
+    files = st.fixed_dictionaries(
+        {"recipients": mostly(st.lists(hook, max_size=3))},
+        optional={
+            "max_attempts": mostly(st.integers(-5, 2000)),
+            "backoff_initial_s": mostly(st.floats(0, 10)),
+            "backoff_max_s": mostly(st.floats(0, 10)),
+        },
+    )
+
+    @hypothesis.settings(max_examples=300, deadline=None, derandomize=True)
+    @hypothesis.given(files)
+    def check(data: dict[str, Any]) -> None:
+        try:
+            loaded = parse_delivery(data)
+        except ConfigError as exc:
+            assert exc.problems and all(p.key and p.message for p in exc.problems), exc
+            assert SECRET not in str(exc)
+            return
+        assert SECRET not in repr(loaded)
+
+    check()

@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -240,11 +241,14 @@ class DeliverySettings(_Strict):
             seen.add(r.name)
         return v
 
-    @model_validator(mode="after")
-    def _backoff(self) -> DeliverySettings:
-        if self.backoff_max_s < self.backoff_initial_s:
-            raise ValueError("backoff_max_s must be at least backoff_initial_s")
-        return self
+    @field_validator("backoff_max_s")
+    @classmethod
+    def _backoff(cls, v: float, info: ValidationInfo) -> float:
+        # A field validator, not a model one: the error then names this key.
+        initial = info.data.get("backoff_initial_s")
+        if initial is not None and v < initial:
+            raise ValueError(f"backoff_max_s must be at least backoff_initial_s ({initial})")
+        return v
 
     def recipient(self, name: str) -> MqttRecipient | WebhookRecipient | None:
         return next((r for r in self.recipients if r.name == name), None)
