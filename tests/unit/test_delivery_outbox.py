@@ -145,7 +145,7 @@ def test_a_signal_is_queued_for_its_services_recipients_only(
     # What, where, when and how sure: nothing about who (no user, no review, no track).
     assert set(payload) == {
         "id", "situation", "camera", "zone", "occurred_at", "start_s", "end_s", "confidence",
-        "bbox", "episode", "model", "config_version",
+        "bbox", "episode", "model", "config_version", "further_count",
     }  # fmt: skip
     assert len({r.key for r in rows(sessions)}) == 2
 
@@ -337,3 +337,39 @@ def test_the_worker_thread_delivers_soon_after_a_wake(sessions: Any, data_dir: P
     finally:
         worker.stop()
     assert not worker.running
+
+
+@dataclass(frozen=True)
+class Further:
+    situation: str
+    camera: str
+    episode: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Attached:
+    event: Further
+    wall_time: datetime
+
+
+def test_a_further_event_is_queued_as_its_own_delivery(env: Any, sessions: Any,
+                                                       data_dir: Path) -> None:  # fmt: skip
+    worker, transports, clock = env
+    signal_id = record(sessions, worker, data_dir)
+    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    further = Attached(Further("zone_intrusion", "north", "ep-1", 5.0, 6.5), T0)
+    with sessions() as s:
+        row = store.attach_further(s, further, before_commit=worker.enqueue_further)
+        assert row is not None and row.further_count == 1
+    queued = rows(sessions)
+    assert [(r.event, r.signal_id) for r in queued] == [
+        ("signal.recorded", signal_id), ("signal.further_event", signal_id),
+    ]  # fmt: skip
+    assert queued[1].key != queued[0].key
+    assert queued[1].payload["further_count"] == 1
+    assert queued[1].payload["further"]["start_s"] == 5.0
+    assert worker.run_once("room") == 2
+    assert [e for _k, e, _p in transports["room"].got] == ["signal.recorded",
+                                                          "signal.further_event"]  # fmt: skip

@@ -253,7 +253,11 @@ class SignalRecorder:
                     log.warning("dropped a further %s event of camera %s: no active "
                                 "authorisation covered it", ev.situation, ev.camera)  # fmt: skip
                     return
-                row = store.attach_further(s, event)
+                delivery = self.delivery
+                row = store.attach_further(
+                    s, event,
+                    before_commit=delivery.enqueue_further if delivery is not None else None,
+                )  # fmt: skip
                 if row is None:
                     # Its signal was refused or could not be stored: nothing to attach it to.
                     self.orphans += 1
@@ -262,6 +266,8 @@ class SignalRecorder:
                     return
                 assert isinstance(row, store.SignalRow)
                 payload = signal_json(row)
+                if delivery is not None:
+                    delivery.wake()
         except Exception:
             self.failures += 1
             log.exception("could not attach a further %s event of camera %s",

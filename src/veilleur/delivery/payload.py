@@ -28,7 +28,15 @@ def signal_payload(row: SignalRow) -> dict[str, Any]:
         "episode": row.episode,
         "model": row.model,
         "config_version": row.config_version,
+        "further_count": int(row.further_count or 0),
     }
+
+
+def further_payload(row: SignalRow) -> dict[str, Any]:
+    """A further event of the signal's episode: the signal as it now is, and the event's times
+    (the latest kept; `further_count` goes on counting past the times a row keeps)."""
+    times = list(row.further_times or [])
+    return {**signal_payload(row), "further": dict(times[-1]) if times else None}
 
 
 def body(key: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:

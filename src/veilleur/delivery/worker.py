@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from veilleur.config.delivery import DeliverySettings, MqttRecipient, WebhookRecipient
 from veilleur.delivery import metrics
-from veilleur.delivery.payload import signal_payload
+from veilleur.delivery.payload import further_payload, signal_payload
 from veilleur.delivery.transport import PermanentError, TransientError, Transport
 from veilleur.store import outbox
 from veilleur.store.models import Camera, SignalRow, utcnow
@@ -28,6 +28,7 @@ from veilleur.store.models import Camera, SignalRow, utcnow
 log = logging.getLogger(__name__)
 
 SIGNAL_RECORDED = "signal.recorded"
+FURTHER_EVENT = "signal.further_event"
 HOUSEKEEPING_S = 5.0
 PRUNE_EVERY_S = 300.0
 
@@ -106,6 +107,16 @@ class DeliveryWorker:
             outbox.enqueue(
                 s, recipient=name, event=SIGNAL_RECORDED, signal_id=row.id, payload=payload,
                 now=row.created_at or self.clock(),
+            )  # fmt: skip
+
+    def enqueue_further(self, s: Session, row: SignalRow) -> None:
+        """`attach_further`'s `before_commit`: a further event of the signal's episode goes to
+        the same recipients, as its own delivery (its own key)."""
+        payload = further_payload(row)
+        for name in self.routes(s, row.camera):
+            outbox.enqueue(
+                s, recipient=name, event=FURTHER_EVENT, signal_id=row.id, payload=payload,
+                now=self.clock(),
             )  # fmt: skip
 
     def wake(self) -> None:

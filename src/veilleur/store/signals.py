@@ -240,10 +240,15 @@ def record_signal(
 
 
 def attach_further(
-    s: Session, event: AttachedEventLike, model: type[SignalFields] = SignalRow
+    s: Session,
+    event: AttachedEventLike,
+    model: type[SignalFields] = SignalRow,
+    *,
+    before_commit: Callable[[Session, SignalRow], None] | None = None,
 ) -> SignalFields | None:
     """Add a further event to the stored signal (or calibration record, `model`) whose episode
-    it belongs to, and commit; a signal is journaled with it (`signal.further_event`).
+    it belongs to, and commit; a signal is journaled with it (`signal.further_event`), and
+    `before_commit` adds to the same transaction (the delivery outbox's rows).
 
     Returns the updated row, or None when no row has that episode (its signal was refused or
     could not be stored: the further event is not kept either).
@@ -302,6 +307,8 @@ def attach_further(
                     "occurred_at": occurred_at.isoformat(),
                 },
             )
+            if before_commit is not None:
+                before_commit(s, row)
         s.commit()
     except BaseException:
         s.rollback()
