@@ -36,7 +36,9 @@ def further_payload(row: SignalRow) -> dict[str, Any]:
     """A further event of the signal's episode: the signal as it now is, and the event's times
     (the latest kept; `further_count` goes on counting past the times a row keeps)."""
     times = list(row.further_times or [])
-    return {**signal_payload(row), "further": dict(times[-1]) if times else None}
+    # Past the times a row keeps, the last kept one is not this event's: say nothing.
+    latest = dict(times[-1]) if times and len(times) == (row.further_count or 0) else None
+    return {**signal_payload(row), "further": latest}
 
 
 def body(key: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:
