@@ -2,7 +2,7 @@
 the test on a free port (persistence on, as docs/delivery.md advises) and a local HTTP receiver
 checking each webhook's signature. Signals recorded before, during and after the outage, with
 the server's worker stopped and a new one started meanwhile: every signal reaches both, and a
-signal that arrives twice arrives with the same idempotency key.
+signal that arrives twice arrives with the same idempotency key. On SQLite and PostgreSQL.
 
 Skipped when `mosquitto` is not installed, except under CI (CI=true), where it must run
 (`make test` installs Debian's mosquitto).
@@ -42,6 +42,8 @@ from veilleur.runtime.events import SignalEvent
 from veilleur.store import outbox
 from veilleur.store.scopes import set_camera_services
 from veilleur.types import Signal
+
+pytest_plugins = ["db_fixtures"]
 
 SECRET = "integration-test-secret-0123"
 TOPIC = "veilleur/test"
@@ -256,10 +258,8 @@ def delivery_settings(broker_port: int, hook_url: str, **overrides: Any) -> Deli
 
 
 @pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    url = f"sqlite:///{tmp_path / 'veilleur.db'}"
-    store.upgrade(url)
-    engine = store.make_engine(url)
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = store.make_engine(db_url)
     factory = store.session_factory(engine)
     with factory() as s:
         store.upsert_camera(s, "north", {"source": "/videos/north.mp4"})
