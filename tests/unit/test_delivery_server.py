@@ -41,7 +41,11 @@ def test_serve_refuses_a_bad_delivery_file(tmp_path: Path) -> None:
 def test_the_server_delivers_a_recorded_signal_and_stops_its_worker(tmp_path: Path) -> None:
     from veilleur.api import ServerSettings
     from veilleur.api.rest_delivery import delivery_worker
-    from veilleur.cli_server import build_server
+
+    try:  # the CLI became a package (veilleur.cli.server) on main meanwhile
+        from veilleur.cli.server import build_server
+    except ImportError:
+        from veilleur.cli_server import build_server
     from veilleur.config import parse_config
     from veilleur.runtime.events import SignalEvent
     from veilleur.types import Signal

@@ -189,12 +189,21 @@ class DeliveryWorker:
 
     def _lane_loop(self, name: str) -> None:
         lane = self.lanes[name]
+        broken = False
         while not self._stop.is_set():
             try:
                 tried = self.run_once(name)
-            except Exception:
-                # The database is unreachable, most likely: the rows stay in the outbox.
-                log.exception("delivery round for %s failed; trying again", name)
+                if broken:
+                    log.info("delivery rounds for %s work again", name)
+                broken = False
+            except Exception as exc:
+                # The database is unreachable, most likely: the rows stay in the outbox. The
+                # traceback once, then one line per round until it works again.
+                if broken:
+                    log.warning("delivery round for %s failed again: %s", name, exc)
+                else:
+                    log.exception("delivery round for %s failed; trying again", name)
+                broken = True
                 tried = 0
             if tried == 0:
                 wait = self.settings.poll_s
