@@ -4,6 +4,7 @@ tests/integration/test_delivery_outage.py)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,11 +42,11 @@ class Event:
     wall_time: datetime
 
 
-def event(camera: str = "north", situation: str = "zone_intrusion") -> Event:
+def event(camera: str = "north", situation: str = "zone_intrusion", episode: str = "ep-1") -> Event:
     signal = Signal(
         situation=situation, camera=camera, zone="quay", start_s=1.0, end_s=2.0, frame=10,
         bbox=(0.1, 0.2, 0.3, 0.4), confidence=0.9, model="yolox-nano", config_version="v1",
-        episode="ep-1",
+        episode=episode,
     )  # fmt: skip
     return Event(signal, b"", None, "none", T0)
 
@@ -120,9 +121,12 @@ def env(sessions: sessionmaker[Session]) -> Iterator[tuple[DeliveryWorker, dict[
 
 
 def record(sessions: sessionmaker[Session], worker: DeliveryWorker, data_dir: Path,
-           camera: str = "north") -> int:  # fmt: skip
+           camera: str = "north", episode: str | None = None) -> int:  # fmt: skip
+    # Each signal its own episode: a store may keep one signal per episode (a signal handed
+    # over again after a lost acknowledgement is stored once).
+    ev = event(camera, episode=episode or uuid.uuid4().hex)
     with sessions() as s:
-        return store.record_signal(s, event(camera), data_dir, before_commit=worker.enqueue).id
+        return store.record_signal(s, ev, data_dir, before_commit=worker.enqueue).id
 
 
 def rows(sessions: sessionmaker[Session]) -> list[outbox.OutboxRow]:
@@ -134,7 +138,7 @@ def test_a_signal_is_queued_for_its_services_recipients_only(
     env: Any, sessions: Any, data_dir: Path
 ) -> None:
     worker, _t, _c = env
-    north = record(sessions, worker, data_dir, "north")
+    north = record(sessions, worker, data_dir, "north", episode="ep-1")
     east = record(sessions, worker, data_dir, "east")
     record(sessions, worker, data_dir, "west")  # no service: no delivery
     found = [(r.recipient, r.signal_id, r.state, r.attempts) for r in rows(sessions)]
@@ -357,7 +361,7 @@ class Attached:
 def test_a_further_event_is_queued_as_its_own_delivery(env: Any, sessions: Any,
                                                        data_dir: Path) -> None:  # fmt: skip
     worker, transports, clock = env
-    signal_id = record(sessions, worker, data_dir)
+    signal_id = record(sessions, worker, data_dir, episode="ep-1")
     clock.now = datetime.now(UTC) + timedelta(seconds=1)
     further = Attached(Further("zone_intrusion", "north", "ep-1", 5.0, 6.5), T0)
     with sessions() as s:
