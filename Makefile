@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 SHARED ?= $(abspath ../shared)
 DEMO_CLIP := /usr/share/doc/opencv-doc/examples/data/vtest.avi
 CHROMIUM := /usr/bin/chromium
+MOSQUITTO := /usr/sbin/mosquitto
 export VEILLEUR_MODELS_DIR ?= $(if $(wildcard $(SHARED)/models),$(SHARED)/models,)
 
 .PHONY: install demo test lint evaluate clean
@@ -25,6 +26,10 @@ $(CHROMIUM):
 	# Debian's Chromium, driven by Playwright in the console's browser tests.
 	apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 
+$(MOSQUITTO):
+	# Debian's Mosquitto: the real MQTT broker of the delivery tests (tests start their own).
+	apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null
+
 demo: install $(DEMO_CLIP)
 	$(BIN)/veilleur demo --data-dir out/demo
 
@@ -32,7 +37,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: install lint $(CHROMIUM)
+test: install lint $(CHROMIUM) $(MOSQUITTO)
 	VEILLEUR_SHARED=$(SHARED) $(BIN)/pytest
 
 # The truth files of the real clips; a new file is one word here (tests/integration/

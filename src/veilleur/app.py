@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from veilleur import __version__, store
-from veilleur.api import rest, rest_authorisations, rest_documents, rest_modes, rest_retention
+from veilleur.api import (
+    rest,
+    rest_authorisations,
+    rest_delivery,
+    rest_documents,
+    rest_modes,
+    rest_retention,
+)
 from veilleur.api.openapi import describe_answers
 from veilleur.config.server import ServerSettings
 from veilleur.http.auth import current_caller
@@ -27,7 +34,14 @@ from veilleur.service.access import Caller, Forbidden, LoginRequired
 from veilleur.service.bus import SignalBus
 from veilleur.service.errors import ServiceError
 from veilleur.service.platform import Platform
-from veilleur.web import pages, pages_authorisations, pages_documents, pages_modes, pages_retention
+from veilleur.web import (
+    pages,
+    pages_authorisations,
+    pages_delivery,
+    pages_documents,
+    pages_modes,
+    pages_retention,
+)
 
 if TYPE_CHECKING:
     from veilleur.runtime import Supervisor
@@ -64,6 +78,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        worker = getattr(app.state, "delivery", None)
+        if worker is not None:
+            worker.stop()  # what is not delivered stays in the outbox for the next start
         the_bus.close()  # ends the live streams so the server can stop
         if engine is not None:
             engine.dispose()
@@ -118,8 +135,9 @@ def create_app(
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
     for module in (
-        rest, rest_authorisations, rest_modes, rest_retention, rest_documents,
+        rest, rest_authorisations, rest_modes, rest_retention, rest_documents, rest_delivery,
         pages, pages_authorisations, pages_modes, pages_retention, pages_documents,
+        pages_delivery,
     ):  # fmt: skip
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("veilleur.web", "static")]), name="static")

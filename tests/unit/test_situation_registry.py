@@ -222,7 +222,7 @@ from api_helpers import make_env, password  # noqa: E402
 
 from veilleur.compliance.documents import Sources, technical_markdown  # noqa: E402
 from veilleur.compliance.documents.common import DECREE_WORDING, situation_rows  # noqa: E402
-from veilleur.api.settings import RetentionSettings  # noqa: E402
+from veilleur.config.server import RetentionSettings  # noqa: E402
 from veilleur.config import SITUATION_IDS, ConfigError, json_schema, parse_config  # noqa: E402
 from veilleur.evaluation import matrix, report  # noqa: E402
 from veilleur.situations import IMPLEMENTED, enabled_situations  # noqa: E402

@@ -34,6 +34,7 @@ TABLES = {
     "statistics",
     "missed_reports",
     "journal_checkpoints",
+    "delivery_outbox",
 }
 # Nothing about who: no track ids, faces, identities, or person attributes (SPEC S1, S3).
 FORBIDDEN = re.compile(r"track|face|identit|person|biometr|embedding|reid|gender|age$", re.I)

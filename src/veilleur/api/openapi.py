@@ -48,6 +48,7 @@ MEDIA: dict[tuple[str, str], list[str]] = {
 CONFLICT = {
     ("post", "/api/cameras"): "a camera of that name exists",
     ("post", "/api/signals/{signal_id}/qualification"): "the signal is already qualified",
+    ("post", "/api/deliveries/{delivery_id}/retry"): "the delivery is not dead-lettered",
 }
 #: Routes without a path parameter that answer 404: a camera named in their body or query.
 NAMED_IN_BODY = {

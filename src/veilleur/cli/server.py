@@ -110,9 +110,11 @@ class Server:
         """Stop what analyses video and end the live streams: the first thing at a shutdown,
         so that the camera processes end within seconds of the signal, not after the open
         connections have had their grace period. Idempotent."""
+        from veilleur.service.delivery import delivery_worker
         from veilleur.service.retention import scheduler
 
         scheduler(self.app).stop()
+        delivery_worker(self.app).stop()  # undelivered rows wait in the outbox
         self.app.state.platform.close()  # the authorisation gate first: it drives cameras
         self.supervisor.close()
         self.app.state.platform.bus.close()  # live streams end: their connections close
@@ -208,12 +210,18 @@ def build_server(
         # Starts the cameras an active authorisation allows, then starts and stops them at
         # each authorisation's bounds.
         app.state.platform.start_gate()
+        from veilleur.service.delivery import delivery_worker
         from veilleur.service.retention import scheduler
 
         scheduler(app).start()  # the scheduled retention purge (SPEC S8), on its own thread
+        # Signals to MQTT brokers and webhooks, from the outbox (docs/delivery.md).
+        recorder.delivery = delivery_worker(app)
+        recorder.delivery.start()
     except BaseException:
         with contextlib.suppress(Exception):
             app.state.platform.close()
+        if recorder.delivery is not None:
+            recorder.delivery.stop()
         supervisor.close()
         engine.dispose()
         raise
@@ -333,14 +341,24 @@ def serve(
     journal_days: retention_options.JournalDays = None,
     statistics_days: retention_options.StatisticsDays = None,
     purge_every: retention_options.PurgeEvery = None,
+    delivery: Annotated[
+        Path | None,
+        typer.Option(
+            "--delivery",
+            help="YAML file of the MQTT brokers and webhooks signals are delivered to "
+            "(docs/delivery.md); default: none.",
+        ),
+    ] = None,
 ) -> None:
     """Run the platform: live cameras, signal store, REST API and operator console."""
     from veilleur import store
     from veilleur.config import ConfigError, load_config
+    from veilleur.config.delivery import DeliverySettings, load_delivery
     from veilleur.config.server import ServerSettings
 
     try:
         site = load_config(config)
+        recipients = load_delivery(delivery) if delivery is not None else DeliverySettings()
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     settings = ServerSettings(
@@ -354,6 +372,7 @@ def serve(
         retention=retention_options.retention_settings(
             images_days, signals_days, journal_days, statistics_days, purge_every
         ),
+        delivery=recipients,
     )
     _logging()
     out.print(retention_options.periods_line(settings.retention), highlight=False)

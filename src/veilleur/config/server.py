@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from veilleur.config.delivery import DeliverySettings
+
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 """The largest request body accepted by default: generous for a camera's zones and
 configuration (a zone of a thousand points is about 30 kB), far below what would hurt the
@@ -99,6 +101,11 @@ class ServerSettings(BaseModel):
         ge=1024,
         description="Largest request body accepted, in bytes; a larger one is answered 413 "
         "before it is read (1 MiB: ample for a camera's zones and configuration).",
+    )
+    delivery: DeliverySettings = Field(
+        default_factory=DeliverySettings,
+        description="Recipients of signals besides the console (MQTT, webhooks) and the "
+        "outbox's retries (`veilleur serve --delivery FILE`, docs/delivery.md).",
     )
     live_refresh_ms: int = Field(
         default=1000,

@@ -36,6 +36,7 @@ from veilleur.store.journal import SYSTEM
 from veilleur.store.models import utcnow
 
 if TYPE_CHECKING:
+    from veilleur.delivery import DeliveryWorker
     from veilleur.runtime import AttachedEvent, SignalEvent, Supervisor
     from veilleur.service.gate import AuthorisationGate
 
@@ -202,6 +203,9 @@ class SignalRecorder:
         self.refused = 0
         self.orphans = 0
         """Further events whose signal was not stored (refused, or failed)."""
+        self.delivery: DeliveryWorker | None = None
+        """Queues each signal's deliveries to other systems in its transaction (the outbox,
+        docs/delivery.md), and is woken once it is committed."""
 
     def __call__(self, event: SignalEvent) -> None:
         try:
@@ -218,8 +222,14 @@ class SignalRecorder:
                     log.warning("dropped a %s signal of camera %s: no active authorisation "
                                 "covered it", sig.situation, sig.camera)  # fmt: skip
                     return
-                row = store.record_signal(s, event, self.data_dir)
+                delivery = self.delivery
+                row = store.record_signal(
+                    s, event, self.data_dir,
+                    before_commit=delivery.enqueue if delivery is not None else None,
+                )  # fmt: skip
                 payload = signal_json(row)
+                if delivery is not None:
+                    delivery.wake()
         except Exception as exc:
             if store.unreachable(exc):  # the supervisor keeps it and hands it over again
                 raise StoreUnavailable(type(exc).__name__) from exc
@@ -246,7 +256,11 @@ class SignalRecorder:
                     log.warning("dropped a further %s event of camera %s: no active "
                                 "authorisation covered it", ev.situation, ev.camera)  # fmt: skip
                     return
-                row = store.attach_further(s, event)
+                delivery = self.delivery
+                row = store.attach_further(
+                    s, event,
+                    before_commit=delivery.enqueue_further if delivery is not None else None,
+                )  # fmt: skip
                 if row is None:
                     # Its signal was refused or could not be stored: nothing to attach it to.
                     self.orphans += 1
@@ -255,6 +269,8 @@ class SignalRecorder:
                     return
                 assert isinstance(row, store.SignalRow)
                 payload = signal_json(row)
+                if delivery is not None:
+                    delivery.wake()
         except Exception as exc:
             if store.unreachable(exc):
                 raise StoreUnavailable(type(exc).__name__) from exc

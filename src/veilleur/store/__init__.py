@@ -76,6 +76,7 @@ from veilleur.store.models import (
     User,
     WebSession,
 )
+from veilleur.store.outbox import OUTBOX_STATES, OutboxRow
 from veilleur.store.signals import (
     AttachedEventLike,
     SignalEventLike,
@@ -96,6 +97,7 @@ from veilleur.store.statistics import (
 
 __all__ = [
     "DEFAULT_SESSION_TTL_S",
+    "OUTBOX_STATES",
     "ROLES",
     "SERVED_KINDS",
     "SIGNAL_STATES",
@@ -110,6 +112,7 @@ __all__ = [
     "JournalCheckpoint",
     "JournalEntry",
     "MissedReport",
+    "OutboxRow",
     "Review",
     "SignalEventLike",
     "SignalLike",

@@ -65,6 +65,8 @@ ACTIONS: tuple[str, ...] = (
     "document.generated",
     "statistics.exported",
     "session.login_locked",
+    "delivery.dead_lettered",
+    "delivery.retried",
 )
 """The actions journaled today (the console's filter lists them)."""
 

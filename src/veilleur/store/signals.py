@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -175,11 +175,18 @@ def signal_columns(
     }
 
 
-def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalRow:
+def record_signal(
+    s: Session,
+    event: SignalEventLike,
+    data_dir: Path,
+    *,
+    before_commit: Callable[[Session, SignalRow], None] | None = None,
+) -> SignalRow:
     """Write the signal's snapshot and clip, then commit its row with its journal entry;
     returns the committed row. A signal handed over again whose episode is already stored
     (its first commit went through but its acknowledgement was lost) is not stored twice:
-    the stored row is returned.
+    the stored row is returned. `before_commit` adds to the same transaction (the delivery
+    outbox's rows, docs/delivery.md): all is committed, or nothing.
 
     An empty snapshot (no blurred image could be made) or a missing clip is simply not stored;
     a picture the media disk has no room for is not either (the journal entry says so) rather
@@ -257,6 +264,8 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
                 **({"media_not_stored": media_error} if media_error else {}),
             },
         )
+        if before_commit is not None:
+            before_commit(s, row)
         s.commit()
     except BaseException:
         s.rollback()
@@ -267,10 +276,15 @@ def record_signal(s: Session, event: SignalEventLike, data_dir: Path) -> SignalR
 
 
 def attach_further(
-    s: Session, event: AttachedEventLike, model: type[SignalFields] = SignalRow
+    s: Session,
+    event: AttachedEventLike,
+    model: type[SignalFields] = SignalRow,
+    *,
+    before_commit: Callable[[Session, SignalRow], None] | None = None,
 ) -> SignalFields | None:
     """Add a further event to the stored signal (or calibration record, `model`) whose episode
-    it belongs to, and commit; a signal is journaled with it (`signal.further_event`).
+    it belongs to, and commit; a signal is journaled with it (`signal.further_event`), and
+    `before_commit` adds to the same transaction (the delivery outbox's rows).
 
     Returns the updated row, or None when no row has that episode (its signal was refused or
     could not be stored: the further event is not kept either). The same further event handed
@@ -334,6 +348,8 @@ def attach_further(
                     "occurred_at": occurred_at.isoformat(),
                 },
             )
+            if before_commit is not None:
+                before_commit(s, row)
         s.commit()
     except BaseException:
         s.rollback()
