@@ -36,6 +36,7 @@ demo: install $(DEMO_CLIP)
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: install lint $(CHROMIUM) $(MOSQUITTO)
 	VEILLEUR_SHARED=$(SHARED) $(BIN)/pytest
