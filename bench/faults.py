@@ -1,6 +1,6 @@
 """Faults while cameras run: the database away for a while, a camera stream that keeps dropping.
 Prints figures; asserts nothing (the tests assert: tests/unit/test_store_outage.py,
-tests/browser/test_store_outage.py, tests/unit/test_sources.py).
+tests/browser/test_console_store_outage.py, tests/unit/test_sources.py).
 
     python bench/faults.py db-outage                  # 2 cameras, PostgreSQL away for 30 s
     python bench/faults.py db-outage -n 4 --seconds 60

@@ -7,6 +7,7 @@ database is back they are all stored, and the operator's page shows them without
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,6 @@ from typing import Any
 import pytest
 from browser_helpers import Live, login, screenshot, wait_true
 from conftest import serving
-from db_fixtures import PG_ADMIN_URL, _create_pg_database, _drop_pg_database, pg_available
 from sqlalchemy import make_url
 from tcp_proxy import TcpProxy
 
@@ -23,17 +23,25 @@ from veilleur.config import SITUATION_IDS
 from veilleur.runtime.metrics import REGISTRY
 
 pytestmark = pytest.mark.browser
-__all__ = ["pg_available"]  # the fixture, imported to be found here
 
 SIGNAL_WAIT_MS = 90_000
 
 
 @pytest.fixture(scope="module")
-def outage(
-    clip: Path, tmp_path_factory: pytest.TempPathFactory, pg_available: bool
-) -> Iterator[tuple[Live, TcpProxy]]:
-    if not pg_available:
-        pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} is unreachable (required under CI)")
+def outage(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live, TcpProxy]]:
+    # Imported here, after collection: other modules load db_fixtures as a pytest plugin.
+    from db_fixtures import PG_ADMIN_URL, _admin_engine, _create_pg_database, _drop_pg_database
+
+    engine = _admin_engine()
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is unreachable under CI: {exc}")
+        pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} is unreachable")
+    finally:
+        engine.dispose()
     url = _create_pg_database("veilleur_outage")
     parsed = make_url(url)
     proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 5432))
