@@ -211,7 +211,7 @@ def main() -> None:
     half = [s for s in samples if s.minute >= samples[-1].minute / 2] if samples else []
     print(f"\n{args.cameras} cameras, {args.streams} operator streams, "
           f"{samples[-1].minute if samples else 0:.0f} min on {args.database}; purged "
-          f"{purged['signals']} signals and the media of {purged['images']}")  # fmt: skip
+          f"{purged['signals']} signals and {purged['images']} media files")  # fmt: skip
     for k in keys:
         xs = np.array([s.minute for s in half])
         ys = np.array([s.values[k] for s in half])
