@@ -270,12 +270,6 @@ class Supervisor:
         with self._lock:
             return {name: self._status(cam) for name, cam in self._cameras.items()}
 
-    def config_of(self, camera: str) -> CameraConfig | None:
-        """The configuration camera `camera` runs (or last ran) on; None if it is unknown."""
-        with self._lock:
-            cam = self._cameras.get(camera)
-            return None if cam is None else cam.config
-
     def latest_jpeg(self, camera: str) -> bytes | None:
         """The camera's latest blurred picture (refreshed about once a second while running)."""
         with self._lock:

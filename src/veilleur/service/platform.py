@@ -526,24 +526,13 @@ class Platform:
             return
         state = grants_at(known.values(), self.clock())
         stops: list[str] = []
-        for name, status in self.supervisor.status().items():
-            config = self.supervisor.config_of(name)
-            if status.state == "stopped" or config is None or config.mode != "live":
+        # What each camera last ran on, narrowed to what is allowed now; the gate's own
+        # convergence then withdraws the rest, exactly as when the database answers.
+        for name, applied in list(self._applied.items()):
+            if applied is None or applied.mode != "live":
                 continue
-            allowed = state.situations.get(name, frozenset())
-            withdrawn = set(status.active_situations) - allowed
-            if not withdrawn:
-                continue
-            if not set(status.active_situations) & allowed:
-                stops.append(name)
-                self._applied[name] = None  # as the gate left it: started again when allowed
-                continue
-            for situation in sorted(withdrawn):
-                with contextlib.suppress(KeyError, ValueError):
-                    self.supervisor.set_situation(name, situation, False)
-                    self._gate_off.setdefault(name, set()).add(situation)
-            log.warning("database unreachable: situations %s of camera %s withdrawn, their "
-                        "authorisation no longer covers them", sorted(withdrawn), name)  # fmt: skip
+            desired = _only_situations(applied, state.situations.get(name, frozenset()))
+            self._converge(name, desired if _enabled(desired) else None, stops=stops)
         if stops:
             self.supervisor.stop_cameras(stops)
             log.warning("database unreachable: cameras %s stopped, no authorisation covers "
