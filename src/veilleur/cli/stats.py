@@ -8,8 +8,7 @@ charts and a small index.html. No image, track or signal is written, and no data
 from __future__ import annotations
 
 import time
-import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -113,7 +112,13 @@ kept. Data: <a href="statistics.csv">statistics.csv</a>,
 
 
 def stats(
-    videos: Annotated[list[Path], typer.Argument(help="Recorded video files, in time order.")],
+    videos: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Recorded video files in time order, or folders (their video files, sorted "
+            "by name)."
+        ),
+    ],
     config: Annotated[
         Path,
         typer.Option("--config", "-c", help="A site configuration or one camera's (YAML)."),
@@ -133,86 +138,143 @@ def stats(
             "so buckets read as time from the start of the recording."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Recordings analysed at once, each in a local process of its own."
+        ),
+    ] = 1,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Analyse the recordings as Ray tasks: 'auto' (the cluster started with "
+            "`ray start` on this machine), a cluster address (ray://host:10001), or 'local' "
+            "(a Ray of this machine only). Needs the cluster extra.",
+        ),
+    ] = None,
+    analysis_fps: Annotated[
+        float | None,
+        typer.Option(
+            help="Frames analysed per second (default: the camera's analysis_fps). Lower is "
+            "cheaper but breaks tracks: see docs/modes.md for what it does to the counts."
+        ),
+    ] = None,
+    input_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Long side of the detector's input, a multiple of 32 (default: the camera's). "
+            "Smaller is cheaper and misses small, distant persons."
+        ),
+    ] = None,
+    skip_loop_filter: Annotated[
+        bool,
+        typer.Option(help="Skip the H.264/H.265 deblocking filter: cheaper decoding."),
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Count entries, crossings, occupancy and density over recorded videos, as fast as the
     machine allows, and write CSV, Parquet and charts. No image, track or signal is written."""
-    from veilleur.pipeline import CameraPipeline, prefetch
-    from veilleur.scene.statistics import StatisticsAggregator, statistics_site
-    from veilleur.sources import SourceError, open_source
+    from pydantic import ValidationError
+
+    from veilleur.cli.stats_batch import StatsJob, run_processes, run_ray, run_serial
+    from veilleur.pipeline.statistics import (
+        RecordingResult,
+        StatsError,
+        StatsSettings,
+        merge_results,
+        plan_recordings,
+        recordings_in,
+    )
 
     site, name = load_site(config, camera)
     origin = _parse_start(start)
-    cam = site.cameras[name]
-    quiet = statistics_site(site, name)
-    for v in videos:
+    if workers > 1 and ray_address is not None:
+        raise _fail("choose --workers or --ray, not both")
+    try:
+        settings = StatsSettings(
+            analysis_fps=analysis_fps, input_size=input_size, skip_loop_filter=skip_loop_filter
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
+                             for e in exc.errors())  # fmt: skip
+        raise _fail(problems) from None
+    files = recordings_in(videos)
+    for v in files:
         if not v.is_file():
             raise _fail(f"{v}: file not found")
-    aggregator = StatisticsAggregator(name, cam, bucket_s)
-    rows: list[Any] = []
-    frames = 0
+    if not files:
+        raise _fail("no video file in " + ", ".join(str(v) for v in videos))
+    try:
+        plans = plan_recordings([str(v) for v in files])
+    except StatsError as exc:
+        raise _fail(str(exc)) from None
+    jobs = [StatsJob(site, name, plan, origin, bucket_s, settings) for plan in plans]
+    total_s = sum(p.duration_s for p in plans)
     began = time.perf_counter()
-    offset = 0.0  # seconds of the videos before this one
-    scene = None
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} frames"),
-        TextColumn("{task.fields[rows]} rows"),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s of video"),
+        TextColumn("{task.fields[files]}/" + str(len(jobs)) + " files"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
         disable=not progress,
     ) as bar:
-        for video in videos:
-            try:
-                source = open_source(
-                    str(video), analysis_fps=cam.analysis_fps, size=cam.analysis_size
-                )
-            except SourceError as exc:
-                raise _fail(f"{video}: {exc}") from None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    pipeline = CameraPipeline(name, quiet)
-                except Exception as exc:  # model missing or broken: say it plainly
-                    source.close()
-                    raise _fail(f"cannot start the analysis: {exc}") from None
-            duration = source.info.duration_s
-            total = int(duration * cam.analysis_fps) + 1 if duration else None
-            task = bar.add_task(video.name, total=total, rows=len(rows))
-            aggregator.new_scene()
-            last_t = 0.0
-            try:
-                for frame in prefetch(source.frames()):
-                    pipeline.process(frame)
-                    at = origin + timedelta(seconds=offset + frame.t)
-                    rows += aggregator.update(pipeline.scene, at)
-                    frames += 1
-                    last_t = frame.t
-                    bar.update(task, advance=1, rows=len(rows))
-            except KeyboardInterrupt:
-                source.close()
-                raise typer.Exit(130) from None
-            finally:
-                source.close()
-            offset += max(duration or 0.0, last_t + 1.0 / cam.analysis_fps)
-            scene = pipeline.scene
-        rows += aggregator.flush(scene)
+        task = bar.add_task(name, total=total_s or None, files=0)
+        finished = 0
+        seen = 0.0  # seconds of the file in progress already counted (serial only)
+
+        def on_done(i: int, result: RecordingResult) -> None:
+            nonlocal finished, seen
+            finished += 1
+            bar.update(task, advance=result.duration_s - seen, files=finished)
+            seen = 0.0
+
+        def on_frame(t: float) -> None:
+            nonlocal seen
+            bar.update(task, advance=t - seen)
+            seen = t
+
+        try:
+            if ray_address is not None:
+                results = run_ray(jobs, ray_address, on_done)
+            elif workers > 1:
+                results = run_processes(jobs, workers, on_done)
+            else:
+                results = run_serial(jobs, on_done, on_frame)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except StatsError as exc:
+            raise _fail(str(exc)) from None
+        except RuntimeError as exc:  # Ray missing or unreachable
+            raise _fail(str(exc)) from None
     wall = time.perf_counter() - began
+    rows = merge_results(site, name, results, bucket_s)
     plain = [r.as_dict() for r in rows]
+    frames = sum(r.frames for r in results)
+    cpu = sum(r.cpu_s for r in results)
     summary = {
         "camera": name,
-        "videos": ", ".join(v.name for v in videos),
+        "videos": ", ".join(v.name for v in files),
+        "seconds of video": round(total_s, 1),
         "analysed frames": frames,
         "bucket (s)": bucket_s,
         "rows": len(plain),
         "first bucket": min((r.bucket_start for r in rows), default=origin).isoformat(),
         "analysis time (s)": round(wall, 1),
+        "analysis CPU (s)": round(cpu, 1),
+        "settings": settings.model_dump_json(exclude_defaults=True),
     }
     write_report(plain, out_dir, summary)
+    for r in results:
+        for problem in r.source_problems:
+            err.print(f"[yellow]warning:[/] {problem}", highlight=False)
+    speed = f"{total_s / cpu:.0f}× real time per core" if cpu > 0 else "no CPU time measured"
     out.print(
-        f"{name}: {frames} frames in {wall:.1f} s ({frames / wall if wall else 0:.1f} fps), "
-        f"{len(plain)} rows → {out_dir}/statistics.csv, statistics.parquet, index.html",
+        f"{name}: {len(files)} file(s), {total_s:.1f} s of video, {frames} frames in "
+        f"{wall:.1f} s; analysis {cpu:.1f} CPU s ({speed}), {len(plain)} rows → "
+        f"{out_dir}/statistics.csv, statistics.parquet, index.html",
         highlight=False,
     )

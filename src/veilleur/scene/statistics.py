@@ -72,13 +72,43 @@ def bucket_of(at: datetime, bucket_s: int) -> datetime:
 
 
 @dataclass
-class _Bucket:
+class BucketTally:
+    """What one bucket has counted so far: sums and maxima, so that tallies of the same bucket
+    made by different analyses (consecutive recordings analysed apart, on several workers) merge
+    into the tally one analysis would have made."""
+
     start: datetime
     frames: int = 0
     entries: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     crossings: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     present_sum: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     present_max: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def merge(self, other: BucketTally) -> None:
+        """Add `other`, a tally of the same bucket, to this one."""
+        if other.start != self.start:
+            raise ValueError(f"cannot merge bucket {other.start} into bucket {self.start}")
+        self.frames += other.frames
+        for z, n in other.entries.items():
+            self.entries[z] += n
+        for key, n in other.crossings.items():
+            self.crossings[key] += n
+        for subject, n in other.present_sum.items():
+            self.present_sum[subject] += n
+        for subject, n in other.present_max.items():
+            self.present_max[subject] = max(self.present_max[subject], n)
+
+
+def merge_tallies(tallies: list[BucketTally]) -> list[BucketTally]:
+    """Tallies of the same bucket merged into one, oldest bucket first; the inputs are left
+    unchanged."""
+    merged: dict[datetime, BucketTally] = {}
+    for t in tallies:
+        into = merged.get(t.start)
+        if into is None:
+            into = merged[t.start] = BucketTally(t.start)
+        into.merge(t)
+    return [merged[k] for k in sorted(merged)]
 
 
 class StatisticsAggregator:
@@ -98,7 +128,7 @@ class StatisticsAggregator:
         self.bucket_s = int(bucket_s)
         self.zones = sorted(config.zones)
         self.lines = sorted(config.lines)
-        self._bucket: _Bucket | None = None
+        self._bucket: BucketTally | None = None
         self._inside: dict[int, set[str]] = {}  # track → zones it was in at the previous frame
         self._areas: dict[str, float] | None = None
 
@@ -117,15 +147,21 @@ class StatisticsAggregator:
         return self._areas
 
     def update(self, scene: Scene, at: datetime) -> list[StatisticRow]:
+        closed = self.tally(scene, at)
+        return self.rows(closed[0], scene) if closed else []
+
+    def tally(self, scene: Scene, at: datetime) -> list[BucketTally]:
+        """Count the frame analysed at `at`; returns the tally of the bucket it closed, if any
+        (what `update` turns into rows)."""
         if at.tzinfo is None:
             raise ValueError("`at` must be an aware (UTC) datetime")
         start = bucket_of(at, self.bucket_s)
-        closed: list[StatisticRow] = []
+        closed: list[BucketTally] = []
         if self._bucket is not None and self._bucket.start != start:
-            closed = self._rows(self._bucket, scene)
+            closed = [self._bucket]
             self._bucket = None
         if self._bucket is None:
-            self._bucket = _Bucket(start)
+            self._bucket = BucketTally(start)
         b = self._bucket
         b.frames += 1
         persons = [s for s in scene.visible if s.class_id == PERSON]
@@ -161,16 +197,30 @@ class StatisticsAggregator:
 
     def flush(self, scene: Scene | None = None) -> list[StatisticRow]:
         """Rows of the bucket in progress (a partial bucket), which is then forgotten."""
+        partial = self.flush_tally()
+        return self.rows(partial[0], scene) if partial else []
+
+    def flush_tally(self) -> list[BucketTally]:
+        """The tally of the bucket in progress, if any, which is then forgotten."""
         if self._bucket is None:
             return []
-        rows = self._rows(self._bucket, scene)
-        self._bucket = None
-        return rows
+        b, self._bucket = self._bucket, None
+        return [b]
 
-    def _rows(self, b: _Bucket, scene: Scene | None) -> list[StatisticRow]:
+    def zone_areas(self, scene: Scene | None) -> dict[str, float]:
+        """Ground area in m² of each zone (empty on an uncalibrated camera); known once a
+        scene has been seen."""
+        return self._zone_areas(scene) if scene is not None else dict(self._areas or {})
+
+    def rows(
+        self, b: BucketTally, scene: Scene | None, areas: dict[str, float] | None = None
+    ) -> list[StatisticRow]:
+        """The rows of a bucket's tally; densities use `areas` when given, else the zones'
+        areas measured on `scene`."""
         if b.frames == 0:
             return []
-        areas = self._zone_areas(scene) if scene is not None else (self._areas or {})
+        if areas is None:
+            areas = self.zone_areas(scene)
 
         def row(metric: str, subject: str, value: float, direction: str = "") -> StatisticRow:
             return StatisticRow(

@@ -116,6 +116,8 @@ class PyAVSource:
       or let the decoder drop non-reference ones (`skip_frame = "NONREF"`); never changes which
       frames are yielded or their pixels.
     - `options`: extra FFmpeg options for the container (e.g. `{"rtsp_transport": "udp"}`).
+    - `codec_options`: FFmpeg options for the video decoder (e.g. `{"skip_loop_filter": "all"}`
+      for the statistics mode's lighter decoding).
     - `realtime`: yield each frame no earlier than its time after the first one, so that a file
       stands for a live camera (a consumer that falls behind gets the late frames at once).
       Live sources are paced by the camera itself; for them it changes nothing.
@@ -138,6 +140,7 @@ class PyAVSource:
         open_timeout_s: float = 10.0,
         skip_unsampled: bool = True,
         options: Mapping[str, str] | None = None,
+        codec_options: Mapping[str, str] | None = None,
         realtime: bool = False,
         loop: bool = False,
     ) -> None:
@@ -160,6 +163,7 @@ class PyAVSource:
         self._open_timeout = open_timeout_s
         self._skip_unsampled = skip_unsampled and analysis_fps is not None
         self._user_options = dict(options or {})
+        self._codec_options = dict(codec_options or {})
         self._realtime = realtime
         self._loop = loop and self._path is not None
         self.loops = 0
@@ -669,6 +673,9 @@ class PyAVSource:
         # Codec threads (frame + slice) before the decoder opens; 0 lets FFmpeg pick per core.
         ctx.thread_type = "AUTO"
         ctx.thread_count = self._threads
+        if self._codec_options:
+            # Read when the decoder opens, at the first packet.
+            ctx.options = dict(self._codec_options)
         if stream.time_base is None:
             raise OpenFailure(f"{self._label}: the video stream has no time base", permanent=True)
         codec = ctx.codec
