@@ -146,6 +146,7 @@ def scaling(clips: list[tuple[Path, Path]], ray_ok: bool) -> list[dict[str, Any]
             import ray
 
             ray.init(
+                address="local",  # our own Ray, never a cluster already running here
                 num_cpus=2,
                 include_dashboard=False,
                 log_to_driver=False,

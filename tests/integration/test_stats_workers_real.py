@@ -92,6 +92,7 @@ def test_ray_tasks_give_the_serial_rows(
 ) -> None:
     ray = pytest.importorskip("ray")
     ray.init(
+        address="local",  # a Ray of its own, even where a cluster runs on the machine
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,

@@ -3,6 +3,8 @@
 Detection, tracking and the scene run on each file as fast as the machine allows (no situation,
 no real-time pacing); only anonymous aggregates per time bucket come out, as CSV, Parquet, SVG
 charts and a small index.html. No image, track or signal is written, and no database is used.
+Files are analysed one by one here, by `--workers N` local processes or as Ray tasks (`--ray`),
+with the same rows either way (`cli.stats_batch`, `pipeline.statistics`).
 """
 
 from __future__ import annotations

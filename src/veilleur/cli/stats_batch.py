@@ -95,8 +95,9 @@ def run_ray(
     """One Ray task per recording, one CPU each, placed by Ray over the cluster's nodes.
 
     Uses the Ray connection this process already has (tests start a local one); otherwise
-    connects to `address` ('auto': the cluster `ray start` made on this machine; 'local': a
-    new single-machine Ray). The nodes need Veilleur and its models installed.
+    connects to `address` ('auto': the cluster `ray start` made on this machine, or the one
+    RAY_ADDRESS names; 'ray://host:10001': a remote cluster; 'local' or None: a new Ray of this
+    machine only, never someone else's cluster). The nodes need Veilleur and its models.
     """
     try:
         import ray
@@ -106,7 +107,9 @@ def run_ray(
         ) from None
     if not ray.is_initialized():
         ray.init(
-            address=None if address in (None, "local") else address,
+            # Ray's own default (None) joins any cluster running on the machine: 'local' asks
+            # for a private one.
+            address=address or "local",
             include_dashboard=False,
             log_to_driver=False,
         )
