@@ -71,6 +71,10 @@ SETS: dict[str, list[tuple[Path, Path]]] = {
 VARIANTS: dict[str, dict[str, Any]] = {
     "full": {},
     "full-ffthreads": {"decoder_threads": 0},
+    # The pictures resized by the decoder to the detector's 416 px (4:3 clips keep their shape)
+    # instead of by the detector: no lighter analysis, a perturbation the figures should not
+    # feel; how much they do is the analysis's own noise.
+    "dec416": {"analysis_size": (416, 312)},
     "i320": {"input_size": 320},
     "r2.5": {"analysis_fps": 2.5},
     "r2.5-i256": {"analysis_fps": 2.5, "input_size": 256, "skip_loop_filter": True},
