@@ -112,9 +112,8 @@ def test_a_lighter_analysis_keeps_the_timeline_and_roughly_the_figures(
     jobs: list[StatsJob], serial: list[RecordingResult]
 ) -> None:
     # Half the rate and a 256 px detector input: about a third of the CPU (measured by
-    # bench/stats_speed.py, not here),
-    # figures off by 10-50 % (docs/modes.md). What must hold: the same buckets on the same
-    # timeline, half the frames, and peaks within one person of the full analysis.
+    # bench/stats_speed.py, not here), figures off by 10-50 % (docs/modes.md). What must hold:
+    # the same buckets on the same timeline, half the frames, and peaks within one person.
     light = StatsSettings(analysis_fps=2.5, input_size=256, skip_loop_filter=True)
     fast = run_serial([dataclasses.replace(j, settings=light) for j in jobs])
     assert [r.frames for r in fast] == pytest.approx([r.frames / 2 for r in serial], abs=1)
