@@ -4,6 +4,7 @@ the figures. Prints figures; asserts nothing.
     python bench/stats_speed.py                      # every variant on both clip sets, then scaling
     python bench/stats_speed.py --variants full,r2.5 --sets tune --no-scaling
     python bench/stats_speed.py --out bench-stats.json
+    python bench/stats_speed.py --sets "" --no-scaling --tracks   # PETS' tracks at 5 and 2.5 fps
 
 Clips (real footage from ../shared/data): the *tune* set is what the settings were chosen on
 (PETS 2009 S2L1 with examples/pets_s2l1.yaml; UP-Fall activities 1-3, trials 1-2, both cameras,
@@ -182,12 +183,46 @@ def scaling(clips: list[tuple[Path, Path]], ray_ok: bool) -> list[dict[str, Any]
     return out
 
 
+def track_lives(fps_list: list[float]) -> list[dict[str, Any]]:
+    """Why a lower rate moves the counts: confirmed tracks on PETS at each rate, and how long
+    they live (a broken track comes back as a new one, hence a new entry)."""
+    from veilleur.cli.stats import load_site
+    from veilleur.pipeline import CameraPipeline
+    from veilleur.pipeline.statistics import StatsSettings, stats_site
+    from veilleur.sources import open_source
+
+    video, cfg = SETS["tune"][0]
+    site, name = load_site(cfg, None)
+    out = []
+    for fps in fps_list:
+        pipeline = CameraPipeline(name, stats_site(site, name, StatsSettings(analysis_fps=fps)))
+        life: dict[int, list[float]] = {}
+        with open_source(str(video), analysis_fps=fps) as source:
+            for frame in source.frames():
+                pipeline.process(frame)
+                for st in pipeline.scene.visible:
+                    life.setdefault(st.track_id, [frame.t, frame.t])[1] = frame.t
+        spans = [b - a for a, b in life.values()]
+        out.append(
+            {
+                "fps": fps,
+                "confirmed_tracks": len(life),
+                "mean_life_s": round(sum(spans) / max(len(spans), 1), 1),
+            }
+        )
+        print(json.dumps(out[-1]), flush=True)
+    return out
+
+
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
     ap.add_argument("--sets", default="tune,held", help="comma-separated: tune, held")
     ap.add_argument("--no-scaling", action="store_true", help="skip the workers/Ray runs")
     ap.add_argument("--out", type=Path, help="write every figure as JSON here")
+    ap.add_argument(
+        "--tracks", action="store_true", help="also count PETS' confirmed tracks at 5 and 2.5 fps"
+    )
     args = ap.parse_args(argv)
     os.environ.setdefault("VEILLEUR_MODELS_DIR", str(SHARED / "models"))
     warnings.simplefilter("ignore")
@@ -252,6 +287,8 @@ def main(argv: list[str]) -> None:
                 for k, v in figs.items()
             },
         }
+    if args.tracks:
+        report["tracks"] = track_lives([5.0, 2.5])
     if not args.no_scaling:
         try:
             import ray  # noqa: F401
