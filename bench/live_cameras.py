@@ -54,6 +54,7 @@ from veilleur.config import SiteConfig, parse_config
 from veilleur.evaluation import pets
 from veilleur.runtime import SignalEvent, Supervisor
 from veilleur.runtime.metrics import REGISTRY
+from veilleur.runtime.supervisor import default_workers
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VEILLEUR_SHARED", REPO.parent / "shared"))
@@ -270,7 +271,7 @@ def run(
     seconds: float,
     warmup: float,
     clip: Path,
-    workers: int,
+    workers: int | None,
     *,
     mix: dict[str, Path] | None = None,
 ) -> bool:
@@ -279,6 +280,7 @@ def run(
     else:
         site = live_site(n, clip)
         groups = dict.fromkeys(site.cameras, "busy")
+    pools = workers if workers is not None else default_workers(site)
     latencies: list[float] = []
     lock = threading.Lock()
 
@@ -327,7 +329,7 @@ def run(
                 f.fps.append(st.fps)
                 f.lag.append((now, st.lag_s))
                 f.detector_ms.append(_sample("veilleur_camera_detector_ms", name))
-            for label in map(str, range(workers)):
+            for label in map(str, range(pools)):
                 v = REGISTRY.get_sample_value("veilleur_detector_inference_ms", {"pool": label})
                 q = REGISTRY.get_sample_value("veilleur_detector_queue_depth", {"pool": label})
                 if v is not None:
@@ -364,7 +366,10 @@ def run(
     analysed = sum(f.frames1 - f.frames0 for f in figs.values())
     kinds = "a realistic mix" if mix is not None else "PETS"
     print(f"\n=== {n} cameras ({kinds}), 640x360 at {FPS:g} fps, {elapsed:.0f} s measured ===")
-    print(f"all running {t_running:.1f} s after start; warm-up {warmup:.0f} s not measured")
+    print(
+        f"all running {t_running:.1f} s after start; warm-up {warmup:.0f} s not measured; "
+        f"{pools} detector pool process(es)"
+    )
     print(
         f"{'camera':8} {'fps':>5} {'lag ms':>7} {'p95 ms':>7} {'trend s/min':>11} "
         f"{'dropped':>8} {'drop %':>7} {'det ms':>7} {'restarts':>8} {'CPU %':>6}"
@@ -479,7 +484,13 @@ def main() -> None:
     parser.add_argument("-n", "--cameras", type=int, default=8)
     parser.add_argument("-d", "--seconds", type=float, default=60.0, help="measured time")
     parser.add_argument("--warmup", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=1, help="detector pool processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="detector pool processes (default: the runtime's, one per 70 frames a second the "
+        "cameras may ask for, at most one per core)",
+    )
     parser.add_argument(
         "--mix", action="store_true", help="a quarter busy (PETS), the rest quiet (car park, hall)"
     )

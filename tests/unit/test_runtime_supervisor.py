@@ -566,3 +566,31 @@ def test_latest_jpeg_asks_for_live_pictures_while_called(
     assert wait_for(lambda: cam.latest_jpeg is not second, 2.0)
     # Nobody asks any more: back to the idle rate.
     assert wait_for(lambda: not cam.watched, 3.0)
+
+
+def test_default_workers_follow_the_frames_asked_for(clip: Path) -> None:
+    from veilleur.runtime.supervisor import POOL_REQUESTS_PER_S, default_workers
+
+    def site(n: int, fps: float = 5) -> Any:
+        return site_for({f"c{i}": clip for i in range(n)}, analysis_fps=fps)
+
+    assert POOL_REQUESTS_PER_S == 70.0
+    assert default_workers(site(1), cores=2) == 1
+    assert default_workers(site(14), cores=2) == 1  # 70 frames a second: one pool holds
+    assert default_workers(site(16), cores=2) == 2  # 80: one pool queues (docs/runtime.md)
+    assert default_workers(site(40), cores=2) == 2  # never more than the cores
+    assert default_workers(site(40), cores=16) == 3
+    assert default_workers(site(40, fps=1), cores=16) == 1
+
+
+
+def test_cameras_are_spread_over_the_pools_in_turn(
+    clip: Path, supervisors: list[Supervisor]
+) -> None:
+    names = ["busy00", "busy01", "car02", "hall03", "car04"]
+    sup = Supervisor(
+        site_for(dict.fromkeys(names, clip)), on_signal=lambda e: None,
+        detector_factory=blob_factory, workers=2,
+    )  # fmt: skip
+    supervisors.append(sup)
+    assert [sup._pool_for(name).index for name in names] == [0, 1, 0, 1, 0]

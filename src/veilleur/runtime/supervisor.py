@@ -61,6 +61,9 @@ KILL_GRACE_S = 0.2
 START_GRACE_S = 60.0
 #: Window over which a camera's frame rate is measured.
 FPS_WINDOW_S = 3.0
+#: Detector requests a second one pool process serves before they queue (one request of
+#: YOLOX-nano on a 640×360 frame: 12–15 ms of one core); `default_workers` sizes the pools by it.
+POOL_REQUESTS_PER_S = 70.0
 #: A camera whose live picture was asked for within this time is watched: its process sends
 #: one a second; otherwise one every `WorkerSpec.idle_jpeg_interval_s` (10 s), which spares
 #: unseen cameras the blurring and encoding (docs/runtime.md, "CPU per camera").
@@ -118,11 +121,22 @@ class _Pool:
     backoff: float = BACKOFF_FIRST_S
 
 
+def default_workers(site: SiteConfig, cores: int | None = None) -> int:
+    """Detector pool processes for `site`: enough for every camera to have each analysed
+    frame detected (the most it asks for; motion gating asks less on quiet scenes), at most
+    one per core, at least one."""
+    wanted = sum(cam.analysis_fps for cam in site.cameras.values()) / POOL_REQUESTS_PER_S
+    return max(1, min(cores or os.cpu_count() or 1, math.ceil(wanted)))
+
+
 class Supervisor:
     """Runs the cameras of a site live; see the module's docstring.
 
-    `workers` is the number of detector pool processes (default 1: on a small machine one
-    process running the detector back to back uses a core best); cameras are spread over them.
+    `workers` is the number of detector pool processes; cameras are spread over them in turn.
+    By default (None) one per `POOL_REQUESTS_PER_S` analysed frames a second the site's
+    cameras may ask for, at most one per core: one process running the detector back to back
+    uses a core best, and serves about 70 requests a second (14 PETS-like cameras at 5 fps
+    hold on one, 16 do not; docs/runtime.md).
     `detector_factory` is the pool's `DetectorFactory` (default `build_local`; it must be
     picklable, e.g. a module-level function): tests use a light detector. `stall_s` is how
     long a camera may make no progress before its process is restarted. `on_statistics`
@@ -164,7 +178,7 @@ class Supervisor:
         # The pools' sockets; folders left by a server killed outright are swept first.
         lifetime.sweep_stale_folders()
         self._dir = lifetime.make_runtime_folder()
-        n = max(1, workers or 1)
+        n = max(1, workers) if workers is not None else default_workers(site)
         self._pools = [_Pool(i, os.path.join(self._dir, f"pool-{i}.sock")) for i in range(n)]
         self._cameras: dict[str, _Camera] = {
             name: _Camera(name, cfg) for name, cfg in site.cameras.items()
@@ -411,9 +425,15 @@ class Supervisor:
         pool.heard = False
         pool.restart_at = None
 
+    def _pool_for(self, name: str) -> _Pool:
+        """The pool a camera uses: in turn, by the camera's place in the site, so that
+        cameras configured together (the busy ones, say) are spread evenly, where a hash of
+        their names could put them all on one."""
+        return self._pools[list(self._cameras).index(name) % len(self._pools)]
+
     def _spawn(self, cam: _Camera) -> None:
         cam.generation += 1
-        pool = self._pools[sum(map(ord, cam.name)) % len(self._pools)]
+        pool = self._pool_for(cam.name)
         site = self.site.model_copy(update={"cameras": {**self.site.cameras, cam.name: cam.config}})
         spec = WorkerSpec(
             camera=cam.name,
