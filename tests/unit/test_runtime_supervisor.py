@@ -496,3 +496,101 @@ def test_pooled_factory_pools_the_detector_and_builds_the_pose_model_here() -> N
     factory(detection)
     factory(pose)
     assert (client.built, here) == ([detection], [pose])
+
+
+def test_live_pictures_only_while_watched(clip: Path) -> None:
+    # Blurring and encoding a picture nobody sees is most of what a quiet camera spends besides
+    # analysing: unwatched, the process sends the first picture (for the wall) and then one per
+    # `idle_jpeg_interval_s`; watched, one per `jpeg_interval_s`.
+    import queue
+
+    from veilleur.pipeline import CameraPipeline
+    from veilleur.runtime.worker import CameraWorker, WorkerSpec
+    from veilleur.sources import open_source
+
+    site = site_for({"a": clip})
+    spec = WorkerSpec(
+        "a", site, 1, frozenset(), "", b"", realtime=False, loop=False, jpeg_interval_s=0.0,
+        idle_jpeg_interval_s=3600.0, watched=False,
+    )  # fmt: skip
+    control: queue.Queue[Any] = queue.Queue()
+    sent: list[Any] = []
+    events = type("Events", (), {"put": staticmethod(sent.append)})()
+    worker = CameraWorker(spec, control, events, stop=None)  # type: ignore[arg-type]
+    worker.pipeline = CameraPipeline("a", site, detector=BlobDetector())
+    with open_source(str(clip), analysis_fps=5) as source:
+        frames = list(source.frames())
+    assert len(frames) >= 12
+
+    def pictures() -> int:
+        return sum(1 for kind, *_ in sent if kind == "jpeg")
+
+    for frame in frames[:4]:
+        worker.analyse(frame, time.monotonic())
+    assert pictures() == 1  # the first one only
+    control.put(("preview", True))
+    worker._drain_control()
+    for frame in frames[4:8]:
+        worker.analyse(frame, time.monotonic())
+    assert pictures() == 5  # every frame (interval 0)
+    control.put(("preview", False))
+    worker._drain_control()
+    for frame in frames[8:12]:
+        worker.analyse(frame, time.monotonic())
+    assert pictures() == 5
+
+
+def test_latest_jpeg_asks_for_live_pictures_while_called(
+    clip: Path, supervisors: list[Supervisor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from veilleur.runtime import supervisor as supervisor_module
+
+    monkeypatch.setattr(supervisor_module, "PREVIEW_WATCH_S", 1.5)
+    sup = Supervisor(
+        site_for({"a": clip}), on_signal=lambda e: None, loop_files=True,
+        detector_factory=blob_factory,
+    )  # fmt: skip
+    supervisors.append(sup)
+    sup.start()
+    cam = sup._cameras["a"]
+    assert wait_for(lambda: cam.latest_jpeg is not None, 30), sup.status()
+    first = cam.latest_jpeg
+    time.sleep(2.0)
+    assert cam.latest_jpeg is first  # nobody asked: no new picture within the idle 10 s
+    assert not cam.watched
+    assert sup.latest_jpeg("a") is first  # the last one kept, at once
+    assert cam.watched
+    # Watched: a fresh picture at the process's next frame, then one a second.
+    assert wait_for(lambda: cam.latest_jpeg is not first, 2.0)
+    second = cam.latest_jpeg
+    assert wait_for(lambda: cam.latest_jpeg is not second, 2.0)
+    # Nobody asks any more: back to the idle rate.
+    assert wait_for(lambda: not cam.watched, 3.0)
+
+
+def test_default_workers_follow_the_frames_asked_for(clip: Path) -> None:
+    from veilleur.runtime.supervisor import POOL_REQUESTS_PER_S, default_workers
+
+    def site(n: int, fps: float = 5) -> Any:
+        return site_for({f"c{i}": clip for i in range(n)}, analysis_fps=fps)
+
+    assert POOL_REQUESTS_PER_S == 70.0
+    assert default_workers(site(1), cores=2) == 1
+    assert default_workers(site(14), cores=2) == 1  # 70 frames a second: one pool holds
+    assert default_workers(site(16), cores=2) == 2  # 80: one pool queues (docs/runtime.md)
+    assert default_workers(site(40), cores=2) == 2  # never more than the cores
+    assert default_workers(site(40), cores=16) == 3
+    assert default_workers(site(40, fps=1), cores=16) == 1
+
+
+
+def test_cameras_are_spread_over_the_pools_in_turn(
+    clip: Path, supervisors: list[Supervisor]
+) -> None:
+    names = ["busy00", "busy01", "car02", "hall03", "car04"]
+    sup = Supervisor(
+        site_for(dict.fromkeys(names, clip)), on_signal=lambda e: None,
+        detector_factory=blob_factory, workers=2,
+    )  # fmt: skip
+    supervisors.append(sup)
+    assert [sup._pool_for(name).index for name in names] == [0, 1, 0, 1, 0]

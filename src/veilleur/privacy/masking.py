@@ -137,6 +137,7 @@ class PrivacyMasker:
         self.mode = self.config.mode
         side = 2 * FOREGROUND_GROW + 1
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+        self._open = np.ones((2, 2), np.uint8)
         self.frames = 0
         self.cover_sum = 0.0
         self._shape: tuple[int, int] | None = None
@@ -213,18 +214,26 @@ class PrivacyMasker:
         # leaves it; the person may still be there, unseen: it is taken as it is but counts as
         # foreground for `learn_s`, as long as something that stopped would.
         first = ~known & ~cued
-        if not started:
-            until[first] = t + self.config.learn_s
-        bg[first] = small[first]
+        # Once the camera has run a while, no pixel is seen for the first time on most frames:
+        # the masked assignments below are skipped then (same result, less work per frame).
+        seen_first = bool(first.any())
+        if seen_first:
+            if not started:
+                until[first] = t + self.config.learn_s
+            bg[first] = small[first]
         known |= ~cued
         d = cv2.absdiff(small, bg)
         diff = np.maximum(np.maximum(d[..., 0], d[..., 1]), d[..., 2])  # any channel
         fg = (diff > DIFFERENCE[self.mode]) | ~known | (until > t)
         fast, slow = min(1.0, dt / FAST_LEARN_S), min(1.0, dt / self.config.learn_s)
-        rate = np.where(fg, slow, fast).astype(np.float32)
-        rate[cued | first] = 0.0
-        bg += rate[..., None] * (small - bg)
-        rate[first] = 1.0
+        rate = np.where(fg, np.float32(slow), np.float32(fast))
+        rate[cued | first if seen_first else cued] = 0.0
+        # bg += rate * (small - bg), in place: `small` is not needed any more.
+        np.subtract(small, bg, out=small)
+        small *= rate[..., None]
+        bg += small
+        if seen_first:
+            rate[first] = 1.0
 
         hidden = cued | self._foreground(fg)
         background = None
@@ -239,17 +248,20 @@ class PrivacyMasker:
         """The foreground pixels worth hiding, grown; noise specks dropped."""
         raw: np.ndarray = fg.astype(np.uint8)
         if self.mode == "persons":
-            raw = cv2.morphologyEx(raw, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-            _, labels, stats, _ = cv2.connectedComponentsWithStats(raw, connectivity=8)
-            small = np.flatnonzero(stats[:, 4] < MIN_BLOB_SHARE["persons"] * raw.size)
-            small = small[small > 0]
-            if len(small):
-                raw[np.isin(labels, small)] = 0
+            raw = cv2.morphologyEx(raw, cv2.MORPH_OPEN, self._open)
+            # 16-bit labels: a working picture has fewer pixels than that, and they cost less.
+            _, labels, stats, _ = cv2.connectedComponentsWithStats(
+                raw, connectivity=8, ltype=cv2.CV_16U
+            )
+            noise = stats[:, 4] < MIN_BLOB_SHARE["persons"] * raw.size
+            noise[0] = False
+            if noise.any():
+                raw[noise[labels]] = 0  # a lookup per label, not a search per pixel
         grown: np.ndarray = cv2.dilate(raw, self._kernel)
         hidden = grown.astype(bool)
         # A compact blob of a person's size may be a person the cues missed: its whole box is
         # hidden, which takes in the corners the growing rounded off.
-        n, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8, ltype=cv2.CV_16U)
         wh = grown.shape[0]
         for x, y, w, h, area in stats[1:n]:
             if area < BLOB_FILL * w * h or h > BLOB_MAX_HEIGHT * wh:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -60,6 +61,13 @@ KILL_GRACE_S = 0.2
 START_GRACE_S = 60.0
 #: Window over which a camera's frame rate is measured.
 FPS_WINDOW_S = 3.0
+#: Detector requests a second one pool process serves before they queue (one request of
+#: YOLOX-nano on a 640×360 frame: 12–15 ms of one core); `default_workers` sizes the pools by it.
+POOL_REQUESTS_PER_S = 70.0
+#: A camera whose live picture was asked for within this time is watched: its process sends
+#: one a second; otherwise one every `WorkerSpec.idle_jpeg_interval_s` (10 s), which spares
+#: unseen cameras the blurring and encoding (docs/runtime.md, "CPU per camera").
+PREVIEW_WATCH_S = 10.0
 #: Back-off between hand-overs to a store that cannot be reached: doubles up to the last.
 STORE_RETRY_FIRST_S = 0.5
 STORE_RETRY_MAX_S = 5.0
@@ -86,6 +94,10 @@ class _Camera:
     restart_at: float | None = None
     backoff: float = BACKOFF_FIRST_S
     latest_jpeg: bytes | None = None
+    viewed_at: float = -math.inf
+    """When `latest_jpeg` was last asked for this camera (monotonic)."""
+    watched: bool = False
+    """Whether the camera's process was told that someone looks (pictures at 1/s)."""
     lag_s: float = 0.0
     detector_ms: float = 0.0
     report: dict[str, Any] = field(default_factory=dict)
@@ -109,11 +121,22 @@ class _Pool:
     backoff: float = BACKOFF_FIRST_S
 
 
+def default_workers(site: SiteConfig, cores: int | None = None) -> int:
+    """Detector pool processes for `site`: enough for every camera to have each analysed
+    frame detected (the most it asks for; motion gating asks less on quiet scenes), at most
+    one per core, at least one."""
+    wanted = sum(cam.analysis_fps for cam in site.cameras.values()) / POOL_REQUESTS_PER_S
+    return max(1, min(cores or os.cpu_count() or 1, math.ceil(wanted)))
+
+
 class Supervisor:
     """Runs the cameras of a site live; see the module's docstring.
 
-    `workers` is the number of detector pool processes (default 1: on a small machine one
-    process running the detector back to back uses a core best); cameras are spread over them.
+    `workers` is the number of detector pool processes; cameras are spread over them in turn.
+    By default (None) one per `POOL_REQUESTS_PER_S` analysed frames a second the site's
+    cameras may ask for, at most one per core: one process running the detector back to back
+    uses a core best, and serves about 70 requests a second (14 PETS-like cameras at 5 fps
+    hold on one, 16 do not; docs/runtime.md).
     `detector_factory` is the pool's `DetectorFactory` (default `build_local`; it must be
     picklable, e.g. a module-level function): tests use a light detector. `stall_s` is how
     long a camera may make no progress before its process is restarted. `on_statistics`
@@ -155,7 +178,7 @@ class Supervisor:
         # The pools' sockets; folders left by a server killed outright are swept first.
         lifetime.sweep_stale_folders()
         self._dir = lifetime.make_runtime_folder()
-        n = max(1, workers or 1)
+        n = max(1, workers) if workers is not None else default_workers(site)
         self._pools = [_Pool(i, os.path.join(self._dir, f"pool-{i}.sock")) for i in range(n)]
         self._cameras: dict[str, _Camera] = {
             name: _Camera(name, cfg) for name, cfg in site.cameras.items()
@@ -270,11 +293,32 @@ class Supervisor:
         with self._lock:
             return {name: self._status(cam) for name, cam in self._cameras.items()}
 
+    def camera_report(self, camera: str) -> dict[str, Any]:
+        """The latest figures the camera's process sent (its own counters since it started:
+        `frames`, `dropped`, `requests`, `request_s`, `inference_s`, `errors`, `signals`, …);
+        empty before its first report. KeyError if the camera is not configured."""
+        with self._lock:
+            return dict(self._camera(camera).report)
+
     def latest_jpeg(self, camera: str) -> bytes | None:
-        """The camera's latest blurred picture (refreshed about once a second while running)."""
+        """The camera's latest blurred picture: refreshed about once a second while someone
+        asks for it (a call in the last `PREVIEW_WATCH_S` seconds), every 10 s otherwise
+        (`WorkerSpec.idle_jpeg_interval_s`); the first call after a while without any gets
+        the last picture kept, and makes the camera send a fresh one at its next frame."""
         with self._lock:
             cam = self._cameras.get(camera)
-            return None if cam is None else cam.latest_jpeg
+            if cam is None:
+                return None
+            cam.viewed_at = time.monotonic()
+            if not cam.watched:
+                self._tell_preview(cam, True)
+            return cam.latest_jpeg
+
+    def _tell_preview(self, cam: _Camera, watched: bool) -> None:
+        cam.watched = watched
+        if cam.control is not None:
+            with contextlib.suppress(OSError):  # a dead process learns it at its restart
+                cam.control.send(("preview", watched))
 
     def unblurred_jpeg(self, camera: str, timeout_s: float = 2.0) -> bytes | None:
         """The camera's current frame as JPEG, NOT blurred, asked of its process now; None if
@@ -381,9 +425,15 @@ class Supervisor:
         pool.heard = False
         pool.restart_at = None
 
+    def _pool_for(self, name: str) -> _Pool:
+        """The pool a camera uses: in turn, by the camera's place in the site, so that
+        cameras configured together (the busy ones, say) are spread evenly, where a hash of
+        their names could put them all on one."""
+        return self._pools[list(self._cameras).index(name) % len(self._pools)]
+
     def _spawn(self, cam: _Camera) -> None:
         cam.generation += 1
-        pool = self._pools[sum(map(ord, cam.name)) % len(self._pools)]
+        pool = self._pool_for(cam.name)
         site = self.site.model_copy(update={"cameras": {**self.site.cameras, cam.name: cam.config}})
         spec = WorkerSpec(
             camera=cam.name,
@@ -396,6 +446,7 @@ class Supervisor:
             loop=self.loop_files,
             clip_s=self.clip_s,
             statistics_bucket_s=self.statistics_bucket_s,
+            watched=cam.watched,
         )
         cam.stop = self._ctx.Event()
         control_reader, control_writer = self._ctx.Pipe(duplex=False)
@@ -672,6 +723,8 @@ class Supervisor:
             if pool.process is None and pool.restart_at is not None and now >= pool.restart_at:
                 self._spawn_pool(pool)
         for cam in self._cameras.values():
+            if cam.watched and now - cam.viewed_at > PREVIEW_WATCH_S:
+                self._tell_preview(cam, False)
             if not cam.wanted:
                 continue
             proc = cam.process

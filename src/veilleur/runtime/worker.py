@@ -77,6 +77,14 @@ class WorkerSpec:
     loop: bool
     clip_s: float = 4.0
     jpeg_interval_s: float = 1.0
+    """Seconds between two live pictures while someone looks at the camera (`watched`)."""
+    idle_jpeg_interval_s: float = 10.0
+    """Seconds between two live pictures while nobody does: blurring and encoding a picture
+    nobody sees is most of what a quiet camera spends besides analysing (bench/camera_profile.py);
+    one every few seconds keeps a recent picture ready for the first look."""
+    watched: bool = True
+    """Whether someone looks at the camera's live picture now (the supervisor says when that
+    changes: `("preview", watched)`)."""
     report_interval_s: float = 0.5
     detector_timeout_s: float = 10.0
     statistics_bucket_s: int = 60
@@ -153,6 +161,7 @@ class CameraWorker:
             maxlen=max(2, math.ceil(spec.clip_s * fps) + 1)
         )
         self._last_jpeg = 0.0
+        self.watched = spec.watched
         self.statistics_mode = self.config.mode == "statistics"
         self.aggregator: StatisticsAggregator | None = None
         self._current: np.ndarray | None = None
@@ -261,6 +270,8 @@ class CameraWorker:
                 return
             if msg[0] == "inactive":
                 self.apply_inactive(frozenset(msg[1]))
+            elif msg[0] == "preview":
+                self.watched = bool(msg[1])
             elif msg[0] == "unblurred":
                 self.send("unblurred", (msg[1], self.unblurred()))
 
@@ -310,7 +321,8 @@ class CameraWorker:
         for f in self.pipeline.further:
             if f.situation not in self.inactive:
                 self.attach(replace(f, episode=self.run_key + f.episode))
-        if now - self._last_jpeg >= self.spec.jpeg_interval_s:
+        interval = self.spec.jpeg_interval_s if self.watched else self.spec.idle_jpeg_interval_s
+        if now - self._last_jpeg >= interval:
             blurred = apply_privacy(frame.image, mask)
             if blurred is not None:
                 self._last_jpeg = now
