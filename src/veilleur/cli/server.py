@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from veilleur.config import SiteConfig
     from veilleur.config.server import ServerSettings
-    from veilleur.runtime import Supervisor
+    from veilleur.runtime import CameraHub
 
 err = Console(stderr=True)
 out = Console()
@@ -99,10 +99,11 @@ def demo_camera(source: str) -> dict[str, Any]:
 
 @dataclass
 class Server:
-    """A ready server: the web app and the running supervisor on one database."""
+    """A ready server: the web app and the running supervisor (or cluster runtime) on one
+    database."""
 
     app: FastAPI
-    supervisor: Supervisor
+    supervisor: CameraHub
     engine: Engine
     settings: ServerSettings
 
@@ -195,15 +196,32 @@ def build_server(
 
     # on_signal runs on a supervisor thread: commit, then hand to the event loop via the bus.
     recorder = SignalRecorder(sessions, settings.data_dir, bus)
-    supervisor = Supervisor(
-        site.model_copy(update={"cameras": cameras}),
-        on_signal=recorder,
-        on_further=recorder.further,  # further events of a signal's episode, after it
+    callbacks: dict[str, Any] = {
+        "on_signal": recorder,
+        "on_further": recorder.further,  # further events of a signal's episode, after it
         # Cameras in statistics mode: their aggregates per bucket go to the store only.
-        on_statistics=StatisticsRecorder(sessions),
-        realtime_files=realtime_files,
-        loop_files=loop_files,
-    )
+        "on_statistics": StatisticsRecorder(sessions),
+    }
+    supervisor: CameraHub
+    if settings.cluster_address:
+        # The cameras run on the Ray cluster's nodes; this process stays the only writer of
+        # the database and the journal (docs/cluster.md).
+        from veilleur.cluster import ClusterRuntime
+
+        supervisor = ClusterRuntime(
+            site.model_copy(update={"cameras": cameras}),
+            address=settings.cluster_address,
+            realtime_files=realtime_files,
+            loop_files=loop_files,
+            **callbacks,
+        )
+    else:
+        supervisor = Supervisor(
+            site.model_copy(update={"cameras": cameras}),
+            realtime_files=realtime_files,
+            loop_files=loop_files,
+            **callbacks,
+        )
     try:
         app = create_app(settings, supervisor, bus=bus, sessions=sessions)
         recorder.authorised = app.state.platform.is_authorised
@@ -349,6 +367,15 @@ def serve(
             "(docs/delivery.md); default: none.",
         ),
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Run the cameras on the nodes of this Ray cluster (e.g. 10.0.0.5:6379, or "
+            "'auto' on one of its nodes; needs `pip install veilleur[cluster]`, "
+            "docs/cluster.md); default: as processes of this machine.",
+        ),
+    ] = None,
 ) -> None:
     """Run the platform: live cameras, signal store, REST API and operator console."""
     from veilleur import store
@@ -373,7 +400,15 @@ def serve(
             images_days, signals_days, journal_days, statistics_days, purge_every
         ),
         delivery=recipients,
+        cluster_address=cluster or None,
     )
+    if settings.cluster_address:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise _fail(
+                "--cluster needs Ray: pip install 'veilleur[cluster]' (docs/cluster.md)"
+            ) from None
     _logging()
     out.print(retention_options.periods_line(settings.retention), highlight=False)
     _exit_on_signals()
