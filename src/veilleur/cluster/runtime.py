@@ -20,11 +20,12 @@ same `runtime.hub.CameraHub` as on one machine.
   revocations) take effect at once in the server (nothing more of the camera is delivered),
   set the actor's stop flag, checked before every frame, wait up to half a second for the
   analysis to end, then kill the actor whatever it was doing.
-- **Failures.** A camera whose poll fails or stays unanswered for `lost_s` is restarted with
-  the local back-off. A node whose pool stops answering for `lost_s` counts as lost (Ray
-  itself notices a dead node only after about 15 s): its cameras are restarted at once on the
-  other nodes, their restarts and lost frames counted. A pool that died on a live node is
-  re-created, and its cameras find it again by name.
+- **Failures.** A camera whose poll fails, or stays unanswered for `lost_s`, is restarted
+  with the local back-off. A node whose pool's heartbeat fails (Ray says the actor is
+  unreachable: about 2 s after a node dies), or stays unanswered for `lost_s`, counts as lost
+  (Ray itself declares a dead node only after about 15 s): its cameras are restarted at once
+  on the other nodes, their restarts and lost frames counted. A pool that died on a live node
+  is re-created, and its cameras find it again by name.
 
 Every actor is owned by the server's Ray job: when the server ends, however it ends, Ray ends
 its actors, so no camera goes on analysing outside a stop or an authorisation.
@@ -63,8 +64,8 @@ POLL_S = 0.5
 PING_S = 0.5
 #: Time an analysis has to end after its stop flag is set before its actor is killed.
 STOP_WAIT_S = 0.5
-#: A node counted lost is left out of placement this long unless Ray says it is gone for good.
-LOST_NODE_EXCLUDED_S = 60.0
+#: How often a node counted lost, that Ray still lists, is probed with a new pool.
+PROBE_S = 2.0
 
 
 @dataclass
@@ -107,8 +108,10 @@ class ClusterRuntime(CameraHub):
     `address` is the cluster's (`ray.init(address=...)`, e.g. "auto" or "10.0.0.5:6379");
     when Ray is already initialised in this process (tests), that connection is used and left
     open at `close`. `lost_s` is how long a camera or a node's pool may leave a request
-    unanswered before it counts as lost. `camera_resource` names the nodes' custom resource.
-    The other arguments are `runtime.Supervisor`'s.
+    unanswered before it counts as lost: a backstop for a node cut off the network, long
+    enough not to take a loaded node for a lost one (a failed request counts at once).
+    `camera_resource` names the nodes' custom resource. The other arguments are
+    `runtime.Supervisor`'s.
     """
 
     def __init__(
@@ -121,7 +124,7 @@ class ClusterRuntime(CameraHub):
         loop_files: bool = False,
         detector_factory: DetectorFactory | None = None,
         stall_s: float = 15.0,
-        lost_s: float = 3.0,
+        lost_s: float = 8.0,
         clip_s: float = 4.0,
         on_statistics: Callable[[list[StatisticRow]], None] | None = None,
         statistics_bucket_s: int = DEFAULT_BUCKET_S,
@@ -147,6 +150,9 @@ class ClusterRuntime(CameraHub):
         self._token = secrets.token_hex(4)
         self._pools: dict[str, _NodePool] = {}
         self._lost_nodes: dict[str, float] = {}
+        """Nodes counted lost, left out of placement until a new pool there answers (a node
+        that was only slow) or Ray no longer lists them."""
+        self._next_probe = 0.0
         self._pool_restarts: dict[str, int] = {}
         self._refs: dict[Any, tuple[str, str, int]] = {}
         self._own_ray = False
@@ -335,13 +341,12 @@ class ClusterRuntime(CameraHub):
                 used[node] = used.get(node, 0) + 1
         best: tuple[float, int, str] | None = None
         for node, units in self._alive_nodes().items():
-            lost_at = self._lost_nodes.get(node)
-            if lost_at is not None and now - lost_at < LOST_NODE_EXCLUDED_S:
+            if node in self._lost_nodes:
                 continue
             pool = self._pools.get(node)
-            if pool is not None and pool.heard and now - pool.last_answer > 2 * PING_S + 0.5:
-                # Its pool is late: perhaps the node is going (a camera there was just lost);
-                # Ray would still place an actor there.
+            if pool is not None and pool.heard and now - pool.last_answer > 4 * PING_S:
+                # Its pool is late: perhaps the node is going (a camera there was just lost),
+                # and Ray would still place an actor there; this camera waits a moment.
                 continue
             n = used.get(node, 0)
             if n + 1 > units:
@@ -373,8 +378,9 @@ class ClusterRuntime(CameraHub):
             cam.generation += 1
             self._set_state(cam, "failed")
             cam.last_error = (
-                f"no cluster node has a free '{self.camera_resource}' (start one with "
-                f"`ray start --address ... --resources '{{\"{self.camera_resource}\": 4}}'`)"
+                f"no cluster node can take it now: none answering has a free "
+                f"'{self.camera_resource}' (add one with `ray start --address ... "
+                f"--resources '{{\"{self.camera_resource}\": 4}}'`)"
             )
             cam.restart_at = now + BACKOFF_FIRST_S
             return
@@ -504,6 +510,8 @@ class ClusterRuntime(CameraHub):
         if error is None:
             pool.last_answer = time.monotonic()
             pool.heard = True
+            if self._lost_nodes.pop(node, None) is not None:
+                log.warning("cluster node %s answers again: it takes cameras again", node[:8])
             label = node[:8]
             metrics.POOL_REQUESTS.labels(label).inc(answer["requests"])
             if answer["inference_ms"] is not None:
@@ -531,7 +539,22 @@ class ClusterRuntime(CameraHub):
             if cam.wanted and self._actor_camera(cam).node == node:
                 self._restart(cam, f"node {node[:8]} lost: {why}", at_once=True)
 
+    def _probe_lost_nodes(self, now: float) -> None:
+        """A node counted lost that Ray still lists gets a new pool: if it answers, the node
+        was only slow and takes cameras again; Ray's own verdict (about 15 s after a death)
+        ends the probing."""
+        if not self._lost_nodes or now < self._next_probe:
+            return
+        self._next_probe = now + PROBE_S
+        alive = self._alive_nodes()
+        for node, lost_at in list(self._lost_nodes.items()):
+            if node not in alive:
+                del self._lost_nodes[node]  # gone: never placed on again (not listed)
+            elif node not in self._pools and now - lost_at >= PROBE_S:
+                self._pool_on(node)
+
     def _check_health(self, now: float) -> None:
+        self._probe_lost_nodes(now)
         for node, pool in list(self._pools.items()):
             if pool.ping_ref is None:
                 continue
