@@ -233,3 +233,62 @@ def test_a_stop_ends_the_remote_analyses_within_a_second(
     assert len(inbox.events) == delivered
     assert all(ts < asked + 0.05 for ts, _ in inbox.events)
     assert runtime.nodes() == {}
+
+
+def test_serve_on_the_cluster_stores_signals_and_a_revocation_stops_the_camera(
+    cluster: Cluster, yolox_path: Path, tmp_path: Path
+) -> None:
+    """The server as `veilleur serve --cluster` (and `demo`) builds it: the authorisation gate
+    starts the camera on the cluster, the server stores its signals, and revoking the
+    authorisation stops the remote camera within a second (SPEC §4, S5)."""
+    from veilleur import store
+    from veilleur.cli import server as cli_server
+    from veilleur.config.server import ServerSettings
+
+    clip = demo_clip()
+    assert clip is not None  # the runtime fixture skipped (or failed) without it
+    site = parse_config(
+        {
+            "perception": {"detector": "yolox-nano", "model_path": str(yolox_path)},
+            "cameras": {cli_server.DEMO_CAMERA: demo_camera(str(clip))},
+        },
+        "<cluster serve test>",
+    )
+    settings = ServerSettings(
+        data_dir=tmp_path,
+        database_url=store.default_url(tmp_path),
+        cluster_address=cluster.address,
+    )
+    server = cli_server.build_server(
+        settings, site, loop_files=True, demo_authorisation=cli_server.DEMO_CAMERA
+    )
+    try:
+        rt = server.supervisor
+        assert isinstance(rt, ClusterRuntime)
+        name = cli_server.DEMO_CAMERA
+        plat = server.app.state.platform
+
+        def stored() -> int:
+            with plat.sessions() as s:
+                return len(store.list_signals(s, camera=name))
+
+        assert wait_for(lambda: stored() > 0, 90, step=0.2), (rt.status(), plat.status())
+        assert rt.status()[name].node is not None
+        assert plat.status()[name]["state"] == "running"
+        with plat.sessions() as s:
+            (authorisation,) = store.list_authorisations(s)
+            aid = authorisation.id
+        t0 = time.monotonic()
+        with plat.sessions() as s:
+            plat.revoke_authorisation(s, aid, "the event was cancelled", actor="admin")
+        took = time.monotonic() - t0
+        assert took < 1.0, f"revocation took {took:.2f} s"
+        stop = rt.last_stops[name]
+        assert stop["ended"], stop
+        assert stop["last_analysed_at"] - stop["requested_at"] < 1.0, stop
+        assert rt.status()[name].state == "stopped" and rt.nodes() == {}
+        count = stored()
+        time.sleep(1.5)
+        assert stored() == count  # nothing of the camera is stored after the revocation
+    finally:
+        server.close()

@@ -21,8 +21,9 @@ same `runtime.hub.CameraHub` as on one machine.
   set the actor's stop flag, checked before every frame, wait up to half a second for the
   analysis to end, then kill the actor whatever it was doing.
 - **Failures.** A camera whose poll fails, or stays unanswered for `lost_s`, is restarted
-  with the local back-off. A node whose pool's heartbeat fails (Ray says the actor is
-  unreachable: about 2 s after a node dies), or stays unanswered for `lost_s`, counts as lost
+  with the local back-off. A node where a camera's poll or the pool's heartbeat finds the
+  actor unreachable (Ray says so about 2 s after a node dies), or whose pool leaves its
+  heartbeat unanswered for `lost_s`, counts as lost
   (Ray itself declares a dead node only after about 15 s): its cameras are restarted at once
   on the other nodes, their restarts and lost frames counted. A pool that died on a live node
   is re-created, and its cameras find it again by name.
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray.exceptions import ActorDiedError, RayError
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from veilleur.cluster.actors import POOL_CONCURRENCY, CameraActor, DetectorPoolActor
@@ -484,7 +485,13 @@ class ClusterRuntime(CameraHub):
                             self._handle(msg)
                 return
             if error is not None:
-                self._restart(cam, f"camera actor lost ({type(error).__name__})")
+                why = f"camera actor lost ({type(error).__name__})"
+                if isinstance(error, ActorUnavailableError) and acam.node is not None:
+                    # Its node cannot be reached (Ray has not said it died): the node is
+                    # counted lost, its cameras move at once, and it is probed later.
+                    self._node_lost(acam.node, why)
+                else:
+                    self._restart(cam, why)
                 return
             msgs, code = answer
             for msg in msgs:
@@ -516,6 +523,11 @@ class ClusterRuntime(CameraHub):
             metrics.POOL_REQUESTS.labels(label).inc(answer["requests"])
             if answer["inference_ms"] is not None:
                 metrics.POOL_INFERENCE_MS.labels(label).set(answer["inference_ms"])
+            return
+        if node in self._lost_nodes:
+            # The probe of a node counted lost failed: still lost, probed again later.
+            del self._pools[node]
+            self._lost_nodes[node] = time.monotonic()
             return
         if isinstance(error, ActorDiedError) and node in self._alive_nodes():
             # The pool's process died on a node still alive: a new pool; the cameras there
