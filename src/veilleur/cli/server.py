@@ -372,7 +372,7 @@ def serve(
         typer.Option(
             "--cluster",
             help="Run the cameras on the nodes of this Ray cluster (e.g. 10.0.0.5:6379, or "
-            "'auto' on one of its nodes; needs `pip install veilleur[cluster]`, "
+            "'auto' on one of its nodes; needs the extra veilleur\\[cluster], "
             "docs/cluster.md); default: as processes of this machine.",
         ),
     ] = None,

@@ -185,7 +185,9 @@ class ClusterRuntime(CameraHub):
             elif config is not None:
                 cam.config = config
                 cam.inactive &= self._enabled(cam)
-            self._halt(self._actor_camera(cam))
+            if self._actor_camera(cam).actor is not None:
+                # Stopped as at a stop (its last statistics kept), then started afresh.
+                self.stop_cameras([name])
             cam.wanted = True
             cam.backoff = BACKOFF_FIRST_S
             cam.last_error = None
