@@ -177,9 +177,18 @@ class RayPoolClient:
 
 class CameraActor:
     """One camera's analysis on a cluster node (see the module's docstring). Created with
-    `max_concurrency` > 1: `poll`, `tell` and `stop` are answered while the analysis runs."""
+    `max_concurrency` > 1: `poll`, `tell` and `stop` are answered while the analysis runs.
 
-    def __init__(self, spec: WorkerSpec, pool_name: str, detector_timeout_s: float = 10.0):
+    Created without a `spec`, it is a node's *spare*: a process with the analysis's modules
+    already imported, waiting for `begin`, so that a camera moved from a lost node starts in
+    well under a second of process and import time instead of several."""
+
+    def __init__(
+        self,
+        spec: WorkerSpec | None = None,
+        pool_name: str = "",
+        detector_timeout_s: float = 10.0,
+    ):
         import cv2
 
         cv2.setNumThreads(1)  # one actor per camera already uses the node's cores
@@ -188,6 +197,18 @@ class CameraActor:
         self.stop_flag = threading.Event()
         self.ended = threading.Event()
         self.code: int | None = None
+        self.worker: CameraWorker | None = None
+        if spec is None:
+            # What the analysis imports anyway (the pipeline, its situations, decoding).
+            import veilleur.pipeline
+            import veilleur.sources  # noqa: F401
+        else:
+            self.begin(spec, pool_name, detector_timeout_s)
+
+    def begin(self, spec: WorkerSpec, pool_name: str, detector_timeout_s: float = 10.0) -> None:
+        """Start the camera's analysis (once)."""
+        if self.worker is not None:
+            raise RuntimeError("this actor already runs a camera")
         self.worker = CameraWorker(
             spec,
             self.control,
@@ -195,14 +216,15 @@ class CameraActor:
             self.stop_flag,
             connect=lambda: RayPoolClient(pool_name, timeout_s=detector_timeout_s),
         )
-        self.thread = threading.Thread(target=self._run, name="analysis", daemon=True)
-        self.thread.start()
+        threading.Thread(
+            target=self._run, args=(self.worker,), name="analysis", daemon=True
+        ).start()
 
-    def _run(self) -> None:
+    def _run(self, worker: CameraWorker) -> None:
         try:
-            self.code = self.worker.run()
+            self.code = worker.run()
         except BaseException:
-            log.exception("%s: the analysis ended abnormally", self.worker.camera)
+            log.exception("%s: the analysis ended abnormally", worker.camera)
             self.code = EXIT_CRASHED
         finally:
             self.ended.set()
@@ -233,9 +255,12 @@ class CameraActor:
         """Stop the analysis: the loop checks the flag before every frame. Waits up to
         `wait_s` for it to end; says whether it did, and when its last frame was analysed."""
         self.stop_flag.set()
+        worker = self.worker
+        if worker is None:  # a spare: nothing runs
+            return {"ended": True, "frames": 0, "last_analysed_at": None}
         self.ended.wait(wait_s)
         return {
             "ended": self.ended.is_set(),
-            "frames": self.worker.frames,
-            "last_analysed_at": self.worker.last_analysed_at,
+            "frames": worker.frames,
+            "last_analysed_at": worker.last_analysed_at,
         }

@@ -150,10 +150,13 @@ class ClusterRuntime(CameraHub):
         # Names of this runtime's pools: two servers on one cluster never share one.
         self._token = secrets.token_hex(4)
         self._pools: dict[str, _NodePool] = {}
+        self._spares: dict[str, Any] = {}
+        """Per node, a camera actor with its modules imported, waiting to become a camera."""
         self._lost_nodes: dict[str, float] = {}
         """Nodes counted lost, left out of placement until a new pool there answers (a node
         that was only slow) or Ray no longer lists them."""
         self._next_probe = 0.0
+        self._next_prepare = 0.0
         self._pool_restarts: dict[str, int] = {}
         self._refs: dict[Any, tuple[str, str, int]] = {}
         self._own_ray = False
@@ -243,11 +246,12 @@ class ClusterRuntime(CameraHub):
             self._closed = True
         self.stop_all()
         with self._lock:
-            pools = list(self._pools.values())
+            actors = [pool.handle for pool in self._pools.values()] + list(self._spares.values())
             self._pools.clear()
-        for pool in pools:
+            self._spares.clear()
+        for actor in actors:
             with contextlib.suppress(Exception):
-                ray.kill(pool.handle, no_restart=True)
+                ray.kill(actor, no_restart=True)
         self._end_threads()
         if self._own_ray:
             ray.shutdown()
@@ -401,17 +405,46 @@ class ClusterRuntime(CameraHub):
             clip_s=self.clip_s,
             statistics_bucket_s=self.statistics_bucket_s,
         )
+        spare = self._spares.pop(node, None)
+        if spare is not None:
+            # The node's spare becomes the camera (it holds its unit already).
+            spare.begin.remote(spec, pool.name)
+            cam.actor = spare
+        else:
+            cam.actor = self._camera_actor(node).remote(spec, pool.name)
+        cam.node = node
+        cam.poll_ref = None
+        self._reset_for_start(cam)
+
+    def _camera_actor(self, node: str) -> Any:
+        """The options of a camera actor (or a spare) on `node`."""
         remote_camera, _ = _remote_classes()
-        cam.actor = remote_camera.options(
+        return remote_camera.options(
             num_cpus=0,
             resources={self.camera_resource: 1},
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
             max_concurrency=4,  # poll, tell and stop while the analysis runs
             max_restarts=0,  # restarts are this runtime's: on another node if need be
-        ).remote(spec, pool.name)
-        cam.node = node
-        cam.poll_ref = None
-        self._reset_for_start(cam)
+        )
+
+    def _prepare_nodes(self, now: float) -> None:
+        """Every node that takes cameras gets its pool, and a spare while it has a unit free,
+        so that cameras moved there start at once. Not while a camera of this runtime is
+        starting: a spare's imports would slow it down."""
+        if now < self._next_prepare or any(c.state == "starting" for c in self._cameras.values()):
+            return
+        self._next_prepare = now + PROBE_S
+        used: dict[str, int] = {}
+        for cam in self._cameras.values():
+            node = self._actor_camera(cam).node
+            if node is not None:
+                used[node] = used.get(node, 0) + 1
+        for node, units in self._alive_nodes().items():
+            if node in self._lost_nodes:
+                continue
+            self._pool_on(node)
+            if node not in self._spares and used.get(node, 0) + 1 <= units:
+                self._spares[node] = self._camera_actor(node).remote()
 
     def _restart(self, cam: _Camera, reason: str, *, at_once: bool = False) -> None:
         """Count a failure of the camera's actor and schedule its replacement (at once when
@@ -546,9 +579,11 @@ class ClusterRuntime(CameraHub):
         log.warning("cluster node %s lost: %s; moving its cameras", node[:8], why)
         self._lost_nodes[node] = time.monotonic()
         pool = self._pools.pop(node, None)
-        if pool is not None:
-            with contextlib.suppress(Exception):
-                ray.kill(pool.handle, no_restart=True)
+        spare = self._spares.pop(node, None)
+        for actor in (pool.handle if pool else None, spare):
+            if actor is not None:
+                with contextlib.suppress(Exception):
+                    ray.kill(actor, no_restart=True)
         for cam in self._cameras.values():
             if cam.wanted and self._actor_camera(cam).node == node:
                 self._restart(cam, f"node {node[:8]} lost: {why}", at_once=True)
@@ -569,6 +604,7 @@ class ClusterRuntime(CameraHub):
 
     def _check_health(self, now: float) -> None:
         self._probe_lost_nodes(now)
+        self._prepare_nodes(now)
         for node, pool in list(self._pools.items()):
             if pool.ping_ref is None:
                 continue
