@@ -10,8 +10,10 @@ same `runtime.hub.CameraHub` as on one machine.
 - **Placement.** A node offers cameras through a custom resource (`veilleur_camera`, how many
   cameras it takes: `ray start --resources '{"veilleur_camera": 8}'`). Each camera is a
   `CameraActor` needing one unit of it, placed by the runtime on the node with the lowest share
-  of its units in use (and pinned there), beside that node's `DetectorPoolActor`, created
-  with the node's first camera.
+  of its units in use (and pinned there), beside that node's `DetectorPoolActor`. A node with
+  a unit free keeps a spare camera actor (its modules imported, holding the unit) that the
+  next camera placed there becomes: a camera moved from a lost node starts without waiting
+  for a new process and its imports.
 - **What flows where.** The server long-polls each camera actor (`poll`, every half second at
   most): states, figures, the latest blurred picture (about 1/s), signals with their blurred
   snapshot and clip, further events, statistics. Pictures are blurred on the camera's node
