@@ -12,6 +12,8 @@ stop of everything.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -292,3 +294,53 @@ def test_serve_on_the_cluster_stores_signals_and_a_revocation_stops_the_camera(
         assert stored() == count  # nothing of the camera is stored after the revocation
     finally:
         server.close()
+
+
+def _actor_pids() -> set[int]:
+    out = subprocess.run(
+        ["pgrep", "-f", "ray::CameraActor|ray::DetectorPoolActor"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return {int(p) for p in out.split()}
+
+
+def test_a_killed_server_takes_its_remote_cameras_with_it(
+    cluster: Cluster, yolox_path: Path
+) -> None:
+    """The actors belong to the server's Ray job: a server killed outright (SIGKILL) leaves no
+    camera analysing on the nodes (as `runtime.lifetime` ensures on one machine)."""
+    clip = demo_clip()
+    assert clip is not None
+    before = _actor_pids()
+    driver = f"""
+import time
+from veilleur.cli.server import demo_camera
+from veilleur.cluster import ClusterRuntime
+from veilleur.config import parse_config
+camera = demo_camera({str(clip)!r})
+site = parse_config({{
+    "perception": {{"detector": "yolox-nano", "model_path": {str(yolox_path)!r}}},
+    "cameras": {{"a": camera}},
+}})
+rt = ClusterRuntime(site, on_signal=lambda e: None, address={cluster.address!r}, loop_files=True)
+rt.start()
+deadline = time.monotonic() + 120
+while rt.status()["a"].state != "running" and time.monotonic() < deadline:
+    time.sleep(0.1)
+print(rt.status()["a"].state.upper(), flush=True)
+time.sleep(600)
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert "RUNNING" in proc.stdout.readline()
+        theirs = _actor_pids() - before
+        assert theirs, "the server's camera and pool actors are not to be seen"
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert wait_for(lambda: not (_actor_pids() & theirs), 10.0), _actor_pids() & theirs

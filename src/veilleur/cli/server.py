@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,12 +204,13 @@ def build_server(
         "on_statistics": StatisticsRecorder(sessions),
     }
     supervisor: CameraHub
+    cluster = None
     if settings.cluster_address:
         # The cameras run on the Ray cluster's nodes; this process stays the only writer of
-        # the database and the journal (docs/cluster.md).
+        # the database and the journal (docs/cluster.md). Ray is imported only then.
         from veilleur.cluster import ClusterRuntime
 
-        supervisor = ClusterRuntime(
+        supervisor = cluster = ClusterRuntime(
             site.model_copy(update={"cameras": cameras}),
             address=settings.cluster_address,
             realtime_files=realtime_files,
@@ -223,6 +225,12 @@ def build_server(
             **callbacks,
         )
     try:
+        if cluster is not None:
+            cluster.connect()  # a wrong address fails now, not at the first authorisation
+            if threading.current_thread() is threading.main_thread():
+                # Joining Ray replaced the SIGTERM handler (it exits with code 15): ours
+                # again, so that SIGTERM and SIGHUP unwind alike (exit 128 + signal).
+                _exit_on_signals()
         app = create_app(settings, supervisor, bus=bus, sessions=sessions)
         recorder.authorised = app.state.platform.is_authorised
         # Starts the cameras an active authorisation allows, then starts and stops them at

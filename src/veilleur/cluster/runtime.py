@@ -171,6 +171,12 @@ class ClusterRuntime(CameraHub):
 
     # ------------------------------------------------------------------- public
 
+    def connect(self) -> None:
+        """Join the cluster now (otherwise at the first camera started): a wrong address fails
+        here, at the server's start, rather than when an authorisation begins."""
+        with self._lock:
+            self._ensure_started()
+
     def start(self) -> None:
         """Connect to the cluster and start every camera of the site."""
         with self._lock:
