@@ -160,6 +160,28 @@ def test_cameras_spread_over_the_nodes_and_signals_reach_the_server(
     assert all(s.fps > 0 for s in runtime.status().values()), runtime.status()
 
 
+def test_a_dead_pool_is_recreated_and_its_cameras_carry_on(runtime: ClusterRuntime) -> None:
+    # The pool of the node running plaza-1 dies (its process, not the node).
+    node = runtime.status()["plaza-1"].node
+    assert node is not None
+    pool = ray.get_actor(runtime._pools[node].name)
+    restarts = _pool_restarts(node)
+    ray.kill(pool, no_restart=True)
+    assert wait_for(lambda: _pool_restarts(node) == restarts + 1, 15), runtime.status()
+    # The camera finds the new pool by its name and analyses again; it was never restarted.
+    frames = _sample("veilleur_camera_frames_total", "plaza-1")
+    assert wait_for(lambda: _sample("veilleur_camera_frames_total", "plaza-1") > frames + 5, 30)
+    status = runtime.status()["plaza-1"]
+    assert status.restarts == 0 and status.node == node, status
+
+
+def _pool_restarts(node: str) -> float:
+    return (
+        REGISTRY.get_sample_value("veilleur_detector_pool_restarts_total", {"pool": node[:8]})
+        or 0.0
+    )
+
+
 def test_a_lost_nodes_cameras_come_back_on_the_others_within_10_s(
     runtime: ClusterRuntime, cluster: Cluster
 ) -> None:

@@ -159,7 +159,6 @@ class ClusterRuntime(CameraHub):
         that was only slow) or Ray no longer lists them."""
         self._next_probe = 0.0
         self._next_prepare = 0.0
-        self._pool_restarts: dict[str, int] = {}
         self._refs: dict[Any, tuple[str, str, int]] = {}
         self._own_ray = False
         self._started = False
@@ -386,10 +385,20 @@ class ClusterRuntime(CameraHub):
             pool = self._pools[node] = _NodePool(node, name, handle, now, last_answer=now)
         return pool
 
+    def _new_pool(self, node: str) -> bool:
+        """`_pool_on`, where a pool that just died may still hold its name for a moment:
+        False then, and the next round tries again."""
+        try:
+            self._pool_on(node)
+        except ValueError as exc:  # "the name is already taken"
+            log.info("detector pool on node %s not created yet: %s", node[:8], exc)
+            return False
+        return True
+
     def _spawn(self, cam: _ActorCamera) -> None:
         now = time.monotonic()
         node = self._place(now)
-        if node is None:
+        if node is None or not self._new_pool(node):
             cam.generation += 1
             self._set_state(cam, "failed")
             cam.last_error = (
@@ -399,7 +408,7 @@ class ClusterRuntime(CameraHub):
             )
             cam.restart_at = now + BACKOFF_FIRST_S
             return
-        pool = self._pool_on(node)
+        pool = self._pools[node]
         cam.generation += 1
         spec = WorkerSpec(
             camera=cam.name,
@@ -450,7 +459,8 @@ class ClusterRuntime(CameraHub):
         for node, units in self._alive_nodes().items():
             if node in self._lost_nodes:
                 continue
-            self._pool_on(node)
+            if not self._new_pool(node):
+                continue
             if node not in self._spares and used.get(node, 0) + 1 <= units:
                 self._spares[node] = self._camera_actor(node).remote()
 
@@ -478,7 +488,10 @@ class ClusterRuntime(CameraHub):
                 ready = []
                 self._closing.wait(0.1)
             for ref in ready:
-                self._receive(ref)
+                try:
+                    self._receive(ref)
+                except Exception:  # one bad answer must not end the runtime's thread
+                    log.exception("cluster runtime: cannot handle an answer")
             with self._lock:
                 if self._closing.is_set():
                     return
@@ -577,9 +590,8 @@ class ClusterRuntime(CameraHub):
             # fail a frame or two and find it by name.
             log.warning("detector pool on node %s died; re-creating it", node[:8])
             del self._pools[node]
-            self._pool_restarts[node] = self._pool_restarts.get(node, 0) + 1
             metrics.POOL_RESTARTS.labels(node[:8]).inc()
-            self._pool_on(node)
+            self._new_pool(node)
             return
         self._node_lost(node, f"its detector pool failed ({type(error).__name__})")
 
@@ -608,7 +620,7 @@ class ClusterRuntime(CameraHub):
             if node not in alive:
                 del self._lost_nodes[node]  # gone: never placed on again (not listed)
             elif node not in self._pools and now - lost_at >= PROBE_S:
-                self._pool_on(node)
+                self._new_pool(node)
 
     def _check_health(self, now: float) -> None:
         self._probe_lost_nodes(now)
