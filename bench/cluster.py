@@ -74,6 +74,7 @@ def main() -> int:
         return 2
     node = {"num_cpus": 1, "resources": {CAMERA_RESOURCE: args.units}}
     node["object_store_memory"] = 100 * MB
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry (SPEC S10)
     t0 = time.monotonic()
     cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
     workers = [cluster.add_node(**node) for _ in range(args.workers)]

@@ -73,6 +73,7 @@ class Inbox:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline, no telemetry (SPEC S10)
     c = Cluster(
         initialize_head=True,
         head_node_args={**_node_args(2), "include_dashboard": False},

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -298,6 +299,9 @@ class ClusterRuntime(CameraHub):
         if self._started:
             return
         if not ray.is_initialized():
+            # No telemetry (SPEC S10): Ray reports usage unless told not to; this covers a
+            # cluster this process starts itself (the nodes' own `ray start` need the same).
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             ray.init(address=self.address, include_dashboard=False)
             self._own_ray = True
         self._started = True
