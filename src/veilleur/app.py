@@ -44,7 +44,7 @@ from veilleur.web import (
 )
 
 if TYPE_CHECKING:
-    from veilleur.runtime import Supervisor
+    from veilleur.runtime import CameraHub
 
 DESCRIPTION = """Veilleur raises attention signals for eight predetermined situations; it never
 says anything about who a person is. Every route needs a console session (POST /api/session)
@@ -59,7 +59,7 @@ def _wants_json(request: Request) -> bool:
 
 def create_app(
     settings: ServerSettings,
-    supervisor: Supervisor | None = None,
+    supervisor: CameraHub | None = None,
     *,
     bus: SignalBus | None = None,
     sessions: sessionmaker[Session] | None = None,

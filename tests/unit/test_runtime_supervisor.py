@@ -306,6 +306,9 @@ def test_a_crashed_camera_process_is_restarted(clip: Path, supervisors: list[Sup
     assert "exited" in (sup.status()["a"].last_error or "")
     assert wait_for(lambda: sup.status()["a"].state == "running", 30), sup.status()
     assert wait_for(lambda: sup.status()["a"].fps > 2, 10)
+    # The second or more the camera was down (1 s of back-off, a new process) is counted.
+    assert sup.status()["a"].lost_frames >= 5, sup.status()
+    assert 'veilleur_camera_lost_frames_total{camera="a"}' in render()[0].decode()
 
 
 def test_a_stalled_camera_process_is_restarted(clip: Path, supervisors: list[Supervisor]) -> None:

@@ -28,7 +28,7 @@ from test_runtime_supervisor import blob_factory, site_for, wait_for, write_clip
 
 from veilleur import store
 from veilleur.config import CameraConfig
-from veilleur.runtime import SignalEvent, Supervisor, supervisor
+from veilleur.runtime import SignalEvent, Supervisor, hub
 from veilleur.runtime.events import StoreUnavailable
 from veilleur.runtime.metrics import REGISTRY
 from veilleur.service.bus import SignalBus
@@ -55,8 +55,8 @@ def waiting() -> float:
 
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(supervisor, "STORE_RETRY_FIRST_S", 0.02)
-    monkeypatch.setattr(supervisor, "STORE_RETRY_MAX_S", 0.1)
+    monkeypatch.setattr(hub, "STORE_RETRY_FIRST_S", 0.02)
+    monkeypatch.setattr(hub, "STORE_RETRY_MAX_S", 0.1)
 
 
 def test_deliveries_wait_in_order_while_the_store_is_unavailable(

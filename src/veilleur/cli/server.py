@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
     from veilleur.config import SiteConfig
     from veilleur.config.server import ServerSettings
-    from veilleur.runtime import Supervisor
+    from veilleur.runtime import CameraHub
 
 err = Console(stderr=True)
 out = Console()
@@ -99,10 +100,11 @@ def demo_camera(source: str) -> dict[str, Any]:
 
 @dataclass
 class Server:
-    """A ready server: the web app and the running supervisor on one database."""
+    """A ready server: the web app and the running supervisor (or cluster runtime) on one
+    database."""
 
     app: FastAPI
-    supervisor: Supervisor
+    supervisor: CameraHub
     engine: Engine
     settings: ServerSettings
 
@@ -195,16 +197,40 @@ def build_server(
 
     # on_signal runs on a supervisor thread: commit, then hand to the event loop via the bus.
     recorder = SignalRecorder(sessions, settings.data_dir, bus)
-    supervisor = Supervisor(
-        site.model_copy(update={"cameras": cameras}),
-        on_signal=recorder,
-        on_further=recorder.further,  # further events of a signal's episode, after it
+    callbacks: dict[str, Any] = {
+        "on_signal": recorder,
+        "on_further": recorder.further,  # further events of a signal's episode, after it
         # Cameras in statistics mode: their aggregates per bucket go to the store only.
-        on_statistics=StatisticsRecorder(sessions),
-        realtime_files=realtime_files,
-        loop_files=loop_files,
-    )
+        "on_statistics": StatisticsRecorder(sessions),
+    }
+    supervisor: CameraHub
+    cluster = None
+    if settings.cluster_address:
+        # The cameras run on the Ray cluster's nodes; this process stays the only writer of
+        # the database and the journal (docs/cluster.md). Ray is imported only then.
+        from veilleur.cluster import ClusterRuntime
+
+        supervisor = cluster = ClusterRuntime(
+            site.model_copy(update={"cameras": cameras}),
+            address=settings.cluster_address,
+            realtime_files=realtime_files,
+            loop_files=loop_files,
+            **callbacks,
+        )
+    else:
+        supervisor = Supervisor(
+            site.model_copy(update={"cameras": cameras}),
+            realtime_files=realtime_files,
+            loop_files=loop_files,
+            **callbacks,
+        )
     try:
+        if cluster is not None:
+            cluster.connect()  # a wrong address fails now, not at the first authorisation
+            if threading.current_thread() is threading.main_thread():
+                # Joining Ray replaced the SIGTERM handler (it exits with code 15): ours
+                # again, so that SIGTERM and SIGHUP unwind alike (exit 128 + signal).
+                _exit_on_signals()
         app = create_app(settings, supervisor, bus=bus, sessions=sessions)
         recorder.authorised = app.state.platform.is_authorised
         # Starts the cameras an active authorisation allows, then starts and stops them at
@@ -349,6 +375,15 @@ def serve(
             "(docs/delivery.md); default: none.",
         ),
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Run the cameras on the nodes of this Ray cluster (e.g. 10.0.0.5:6379, or "
+            "'auto' on one of its nodes; needs the extra veilleur\\[cluster], "
+            "docs/cluster.md); default: as processes of this machine.",
+        ),
+    ] = None,
 ) -> None:
     """Run the platform: live cameras, signal store, REST API and operator console."""
     from veilleur import store
@@ -373,7 +408,15 @@ def serve(
             images_days, signals_days, journal_days, statistics_days, purge_every
         ),
         delivery=recipients,
+        cluster_address=cluster or None,
     )
+    if settings.cluster_address:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise _fail(
+                "--cluster needs Ray: pip install 'veilleur[cluster]' (docs/cluster.md)"
+            ) from None
     _logging()
     out.print(retention_options.periods_line(settings.retention), highlight=False)
     _exit_on_signals()

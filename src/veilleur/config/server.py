@@ -68,6 +68,12 @@ class ServerSettings(BaseModel):
         description="The site configuration file whose cameras were imported at start, if any "
         "(site-wide perception and tracking settings come from it).",
     )
+    cluster_address: str | None = Field(
+        default=None,
+        description="Address of a Ray cluster (e.g. 10.0.0.5:6379, or 'auto' on a node of it) "
+        "whose nodes run the cameras (veilleur.cluster, docs/cluster.md); empty: the cameras "
+        "run as processes of this machine.",
+    )
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port the server listens on.")
     session_ttl_s: int = Field(

@@ -71,3 +71,9 @@ class CameraStatus:
     """Times the camera's worker was restarted after it crashed or stalled."""
     last_error: str | None
     active_situations: list[str] = field(default_factory=list)
+    lost_frames: int = 0
+    """Frames of the source's time that no analysis saw because the camera's analysis was
+    down (crashed, stalled, or its node lost) until its restart: the gap times the analysis
+    frame rate."""
+    node: str | None = None
+    """Where the camera's analysis runs: the cluster node's id (None on one machine)."""

@@ -37,6 +37,12 @@ CAMERA_RESTARTS = Counter(
     ["camera"],
     registry=REGISTRY,
 )
+CAMERA_LOST = Counter(
+    "veilleur_camera_lost_frames",
+    "Frames no analysis saw while the camera's analysis was down (crash, stall, node lost)",
+    ["camera"],
+    registry=REGISTRY,
+)
 CAMERA_DETECTOR_MS = Gauge(
     "veilleur_camera_detector_ms",
     "Mean time of one detector request of the camera, queueing in the pool included (ms)",

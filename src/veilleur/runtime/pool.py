@@ -148,7 +148,7 @@ def pool_main(
                 key = detector_key(spec)
                 if key not in detectors:
                     detectors[key] = factory(spec)
-                conn.send(("built", key, _describe(detectors[key])))
+                conn.send(("built", key, describe_detector(detectors[key])))
                 return 0.0
             if kind == "detect":
                 _, key, shm_name, shape, scale = msg
@@ -216,7 +216,7 @@ def pool_main(
             remove_orphaned_socket(address)
 
 
-def _describe(detector: Detector) -> dict[str, Any]:
+def describe_detector(detector: Detector) -> dict[str, Any]:
     """What the pipeline reads of a detector besides `detect`."""
     size = getattr(detector, "input_size", None)
     return {
@@ -339,10 +339,16 @@ class PoolClient:
                 shm.unlink()
 
 
+class DetectRequests(Protocol):
+    """What sends a pooled detector's requests: `PoolClient`, or the cluster's client."""
+
+    def detect(self, key: str, image: np.ndarray, scale: float | None) -> Detections: ...
+
+
 class PooledDetector:
     """Stands for a detector that runs in the pool process."""
 
-    def __init__(self, client: PoolClient, key: str, described: dict[str, Any]) -> None:
+    def __init__(self, client: DetectRequests, key: str, described: dict[str, Any]) -> None:
         self.client = client
         self.key = key
         self.name: str = described["name"]
@@ -355,11 +361,17 @@ class PooledDetector:
         return self.client.detect(self.key, image, scale)
 
 
+class DetectorBuilder(Protocol):
+    """What builds a camera's detector in its pool: `PoolClient`, or the cluster's client."""
+
+    def build(self, spec: DetectorSpec) -> Detector: ...
+
+
 class PooledFactory:
     """The `DetectorFactory` of a camera process: its detector is the pool's; its pose model
     (`purpose="pose"`, which only this camera needs) is built here by `local`."""
 
-    def __init__(self, client: PoolClient, local: DetectorFactory = build_local) -> None:
+    def __init__(self, client: DetectorBuilder, local: DetectorFactory = build_local) -> None:
         self.client = client
         self.local = local
 

@@ -16,94 +16,51 @@ on their pipes from a dispatcher thread, and from that thread:
 Stopping (a camera, or everything) takes effect at once in this process (nothing more of that
 camera is delivered) and the processes are gone within a second: they are asked to stop, then
 terminated, then killed.
+
+What is done with the cameras' messages (status, metrics, delivery) is `runtime.hub.CameraHub`'s,
+shared with the cluster runtime (`veilleur.cluster`); this module is the processes and pipes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import math
 import multiprocessing as mp
 import os
-import queue
 import shutil
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from typing import Any
 
-from veilleur.config.common import SITUATION_IDS
 from veilleur.config.model import CameraConfig, SiteConfig
 from veilleur.perception.detector import DetectorFactory
 from veilleur.runtime import lifetime, metrics
-from veilleur.runtime.events import AttachedEvent, CameraStatus, SignalEvent, StoreUnavailable
+from veilleur.runtime.events import AttachedEvent, SignalEvent
+from veilleur.runtime.hub import (
+    BACKOFF_FIRST_S,
+    BACKOFF_MAX_S,
+    BACKOFF_RESET_S,
+    START_GRACE_S,
+    CameraHub,
+    _Camera,
+)
 from veilleur.runtime.pool import pool_main
 from veilleur.runtime.worker import EXIT_DONE, WorkerSpec, camera_main
 from veilleur.scene.statistics import DEFAULT_BUCKET_S, StatisticRow
 
 log = logging.getLogger(__name__)
 
-#: Back-off between restarts of a failing process: doubles from the first to the last.
-BACKOFF_FIRST_S = 1.0
-BACKOFF_MAX_S = 30.0
-#: A process that has run this long without trouble starts its back-off afresh.
-BACKOFF_RESET_S = 60.0
 #: Total time given to processes to stop before they are terminated, then killed.
 STOP_GRACE_S = 0.6
 KILL_GRACE_S = 0.2
-#: Time a new process has to send its first message (imports and model loading take a while
-#: on a busy machine) before it counts as stalled.
-START_GRACE_S = 60.0
-#: Window over which a camera's frame rate is measured.
-FPS_WINDOW_S = 3.0
 #: Detector requests a second one pool process serves before they queue (one request of
 #: YOLOX-nano on a 640×360 frame: 12–15 ms of one core); `default_workers` sizes the pools by it.
 POOL_REQUESTS_PER_S = 70.0
-#: A camera whose live picture was asked for within this time is watched: its process sends
-#: one a second; otherwise one every `WorkerSpec.idle_jpeg_interval_s` (10 s), which spares
-#: unseen cameras the blurring and encoding (docs/runtime.md, "CPU per camera").
-PREVIEW_WATCH_S = 10.0
-#: Back-off between hand-overs to a store that cannot be reached: doubles up to the last.
-STORE_RETRY_FIRST_S = 0.5
-STORE_RETRY_MAX_S = 5.0
-
-
-@dataclass
-class _Camera:
-    name: str
-    config: CameraConfig
-    inactive: set[str] = field(default_factory=set)
-    wanted: bool = False
-    generation: int = 0
-    process: SpawnProcess | None = None
-    stop: Any = None
-    control: Connection | None = None
-    reader: Connection | None = None
-    state: str = "stopped"
-    last_error: str | None = None
-    restarts: int = 0
-    dropped: int = 0
-    started_at: float = 0.0
-    last_message: float = 0.0
-    heard: bool = False
-    restart_at: float | None = None
-    backoff: float = BACKOFF_FIRST_S
-    latest_jpeg: bytes | None = None
-    viewed_at: float = -math.inf
-    """When `latest_jpeg` was last asked for this camera (monotonic)."""
-    watched: bool = False
-    """Whether the camera's process was told that someone looks (pictures at 1/s)."""
-    lag_s: float = 0.0
-    detector_ms: float = 0.0
-    report: dict[str, Any] = field(default_factory=dict)
-    frames_seen: deque[tuple[float, int]] = field(default_factory=deque)
-    fps_offset: int = 0
-    """Frames counted by earlier processes of this camera (each process counts from 0)."""
 
 
 @dataclass
@@ -129,7 +86,7 @@ def default_workers(site: SiteConfig, cores: int | None = None) -> int:
     return max(1, min(cores or os.cpu_count() or 1, math.ceil(wanted)))
 
 
-class Supervisor:
+class Supervisor(CameraHub):
     """Runs the cameras of a site live; see the module's docstring.
 
     `workers` is the number of detector pool processes; cameras are spread over them in turn.
@@ -161,15 +118,17 @@ class Supervisor:
         statistics_bucket_s: int = DEFAULT_BUCKET_S,
         on_further: Callable[[AttachedEvent], None] | None = None,
     ) -> None:
-        self.site = site
-        self.on_signal = on_signal
-        self.on_further = on_further
-        self.on_statistics = on_statistics
-        self.statistics_bucket_s = statistics_bucket_s
+        super().__init__(
+            site,
+            on_signal=on_signal,
+            on_further=on_further,
+            on_statistics=on_statistics,
+            statistics_bucket_s=statistics_bucket_s,
+            stall_s=stall_s,
+        )
         self.realtime_files = realtime_files
         self.loop_files = loop_files
         self.detector_factory = detector_factory
-        self.stall_s = stall_s
         self.clip_s = clip_s
         self._ctx = mp.get_context("spawn")
         # Each process writes to its own pipe; the dispatcher reads them all (`wait`).
@@ -180,21 +139,8 @@ class Supervisor:
         self._dir = lifetime.make_runtime_folder()
         n = max(1, workers) if workers is not None else default_workers(site)
         self._pools = [_Pool(i, os.path.join(self._dir, f"pool-{i}.sock")) for i in range(n)]
-        self._cameras: dict[str, _Camera] = {
-            name: _Camera(name, cfg) for name, cfg in site.cameras.items()
-        }
-        self._lock = threading.RLock()
-        self._deliveries: queue.Queue[SignalEvent | AttachedEvent | list[StatisticRow] | None] = (
-            queue.Queue()
-        )
-        self._requests = itertools.count(1)
-        self._unblurred: dict[int, tuple[threading.Event, list[bytes | None]]] = {}
-        self._closing = threading.Event()
-        self._threads: list[threading.Thread] = []
         self._started = False
         self._closed = False
-        self.store_unavailable_since: float | None = None
-        """Wall time since which the store has not answered (None: it answers)."""
 
     # ------------------------------------------------------------------- public
 
@@ -223,34 +169,8 @@ class Supervisor:
             cam.wanted = True
             cam.backoff = BACKOFF_FIRST_S
             cam.last_error = None
+            cam.down_since = None
             self._spawn(cam)
-
-    def stop_camera(self, name: str) -> None:
-        """Stop a camera: nothing more of it is delivered from now; its process ends within a
-        second; KeyError if it is not configured."""
-        self._camera(name)
-        self.stop_cameras([name])
-
-    def set_situation(self, camera: str, situation: str, active: bool) -> None:
-        """Switch one situation of a camera off or back on. Off takes effect at once here (its
-        signals are no longer delivered) and in the camera's process at its next frame, where
-        its state is forgotten; back on, it starts afresh."""
-        if situation not in SITUATION_IDS:
-            raise ValueError(f"unknown situation '{situation}' (known: {', '.join(SITUATION_IDS)})")
-        with self._lock:
-            cam = self._camera(camera)
-            if active:
-                if situation not in self._enabled(cam):
-                    raise ValueError(
-                        f"situation '{situation}' is not enabled in camera '{camera}''s "
-                        "configuration; enable it there first"
-                    )
-                cam.inactive.discard(situation)
-            else:
-                cam.inactive.add(situation)
-            if cam.control is not None:
-                with contextlib.suppress(OSError):  # a dead process gets it at its restart
-                    cam.control.send(("inactive", sorted(cam.inactive)))
 
     def stop_cameras(self, names: Iterable[str]) -> None:
         """Stop these cameras together (unknown names are skipped): their processes end in
@@ -260,14 +180,11 @@ class Supervisor:
             for cam in cams:
                 cam.wanted = False
                 cam.restart_at = None
+                cam.down_since = None  # stopped on purpose: nothing is being lost
                 self._set_state(cam, "stopped")
             procs = self._halt(cams)
         # Outside the lock: the dispatcher keeps reading, so no process waits on a full pipe.
         _end_processes(procs)
-
-    def stop_all(self) -> None:
-        """Stop every camera, within a second."""
-        self.stop_cameras(list(self._cameras))
 
     def close(self) -> None:
         """Stop every camera and the detector pool, and end the supervisor's threads."""
@@ -279,70 +196,12 @@ class Supervisor:
         with self._lock:
             procs = self._halt_pools()
         _end_processes(procs)
-        self._closing.set()
-        self._deliveries.put(None)
-        for t in self._threads:
-            t.join(timeout=2.0)
+        self._end_threads()
         with self._lock:
             for r in self._readers:
                 r.close()
             self._readers.clear()
         shutil.rmtree(self._dir, ignore_errors=True)
-
-    def status(self) -> dict[str, CameraStatus]:
-        with self._lock:
-            return {name: self._status(cam) for name, cam in self._cameras.items()}
-
-    def camera_report(self, camera: str) -> dict[str, Any]:
-        """The latest figures the camera's process sent (its own counters since it started:
-        `frames`, `dropped`, `requests`, `request_s`, `inference_s`, `errors`, `signals`, …);
-        empty before its first report. KeyError if the camera is not configured."""
-        with self._lock:
-            return dict(self._camera(camera).report)
-
-    def latest_jpeg(self, camera: str) -> bytes | None:
-        """The camera's latest blurred picture: refreshed about once a second while someone
-        asks for it (a call in the last `PREVIEW_WATCH_S` seconds), every 10 s otherwise
-        (`WorkerSpec.idle_jpeg_interval_s`); the first call after a while without any gets
-        the last picture kept, and makes the camera send a fresh one at its next frame."""
-        with self._lock:
-            cam = self._cameras.get(camera)
-            if cam is None:
-                return None
-            cam.viewed_at = time.monotonic()
-            if not cam.watched:
-                self._tell_preview(cam, True)
-            return cam.latest_jpeg
-
-    def _tell_preview(self, cam: _Camera, watched: bool) -> None:
-        cam.watched = watched
-        if cam.control is not None:
-            with contextlib.suppress(OSError):  # a dead process learns it at its restart
-                cam.control.send(("preview", watched))
-
-    def unblurred_jpeg(self, camera: str, timeout_s: float = 2.0) -> bytes | None:
-        """The camera's current frame as JPEG, NOT blurred, asked of its process now; None if
-        the camera is not running, is in the statistics mode, or does not answer within
-        `timeout_s`. Kept nowhere: the caller shows it and journals the view."""
-        done = threading.Event()
-        answer: list[bytes | None] = [None]
-        with self._lock:
-            cam = self._cameras.get(camera)
-            if cam is None or cam.control is None or not cam.wanted:
-                return None
-            request = next(self._requests)
-            self._unblurred[request] = (done, answer)
-            try:
-                cam.control.send(("unblurred", request))
-            except OSError:
-                del self._unblurred[request]
-                return None
-        try:
-            done.wait(timeout_s)
-        finally:
-            with self._lock:
-                self._unblurred.pop(request, None)
-        return answer[0]
 
     def __enter__(self) -> Supervisor:
         return self
@@ -352,41 +211,6 @@ class Supervisor:
 
     # ---------------------------------------------------------------- internals
 
-    def _camera(self, name: str) -> _Camera:
-        cam = self._cameras.get(name)
-        if cam is None:
-            raise KeyError(f"camera '{name}' is not configured")
-        return cam
-
-    def _enabled(self, cam: _Camera) -> set[str]:
-        return {sid for sid, cfg in cam.config.situations.items() if cfg.enabled}
-
-    def _status(self, cam: _Camera) -> CameraStatus:
-        running = cam.state in ("running", "reconnecting", "starting")
-        return CameraStatus(
-            name=cam.name,
-            state=cam.state,
-            fps=self._fps(cam) if running else 0.0,
-            lag_s=cam.lag_s if running else 0.0,
-            dropped_frames=cam.dropped,
-            restarts=cam.restarts,
-            last_error=cam.last_error,
-            active_situations=sorted(self._enabled(cam) - cam.inactive),
-        )
-
-    def _fps(self, cam: _Camera) -> float:
-        seen = cam.frames_seen
-        if len(seen) < 2:
-            return 0.0
-        (t0, n0), (t1, n1) = seen[0], seen[-1]
-        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
-
-    def _set_state(self, cam: _Camera, state: str) -> None:
-        cam.state = state
-        metrics.CAMERA_STATE.labels(cam.name).state(state)
-        if state not in ("running", "reconnecting"):
-            metrics.CAMERA_FPS.labels(cam.name).set(0.0)
-
     def _ensure_started(self) -> None:
         if self._closed:
             raise RuntimeError("the supervisor is closed")
@@ -395,10 +219,16 @@ class Supervisor:
         self._started = True
         for pool in self._pools:
             self._spawn_pool(pool)
-        for target, name in ((self._dispatch, "dispatch"), (self._deliver, "deliver")):
-            t = threading.Thread(target=target, name=f"veilleur-supervisor-{name}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        self._start_threads((self._dispatch, "dispatch"))
+
+    def _send_control(self, cam: _Camera, message: tuple[Any, ...]) -> bool:
+        if cam.control is None:
+            return False
+        try:
+            cam.control.send(message)
+        except OSError:  # a dead process gets what it needs at its restart
+            return False
+        return True
 
     def _spawn_pool(self, pool: _Pool) -> None:
         pool.stop = self._ctx.Event()
@@ -434,7 +264,7 @@ class Supervisor:
     def _spawn(self, cam: _Camera) -> None:
         cam.generation += 1
         pool = self._pool_for(cam.name)
-        site = self.site.model_copy(update={"cameras": {**self.site.cameras, cam.name: cam.config}})
+        site = self._site_for(cam)
         spec = WorkerSpec(
             camera=cam.name,
             site=site,
@@ -457,20 +287,12 @@ class Supervisor:
             name=f"veilleur-camera-{cam.name}",
             daemon=True,
         )
-        if cam.config.mode == "statistics":
-            cam.latest_jpeg = None  # no picture of a camera counting only
-        cam.frames_seen.clear()
-        cam.fps_offset = 0
-        cam.report = {}
-        cam.restart_at = None
-        self._set_state(cam, "starting")
+        self._reset_for_start(cam)
         cam.process.start()
         writer.close()
         control_reader.close()
         cam.control, cam.reader = control_writer, reader
         self._readers.add(reader)
-        cam.started_at = cam.last_message = time.monotonic()
-        cam.heard = False
 
     def _halt(self, cams: list[_Camera]) -> list[SpawnProcess]:
         """Ask the cameras' processes to stop; returns them for `_end_processes`. Their pipes
@@ -499,84 +321,6 @@ class Supervisor:
         return procs
 
     # ----------------------------------------------------------------- threads
-
-    def _deliver(self) -> None:
-        while True:
-            event = self._deliveries.get()
-            if event is None:
-                return
-            self._deliver_until_stored(event)
-
-    def _deliver_until_stored(
-        self, event: SignalEvent | AttachedEvent | list[StatisticRow]
-    ) -> None:
-        """Hand `event` over; while the store cannot be reached, keep it and try again with
-        back-off. Later events wait behind it, so their order (a further event after its
-        signal) is kept. At shutdown, what still waits is counted and logged as lost."""
-        delay = STORE_RETRY_FIRST_S
-        while True:
-            try:
-                self._hand_over(event)
-            except StoreUnavailable as exc:
-                metrics.STORE_RETRIES.inc()
-                waiting = self._deliveries.qsize() + 1
-                metrics.DELIVERIES_WAITING.set(waiting)
-                if self.store_unavailable_since is None:
-                    self.store_unavailable_since = time.time()
-                    log.error("the store cannot be reached (%s): signals wait in the server "
-                              "and are stored when it answers again", exc)  # fmt: skip
-                if self._closing.is_set():
-                    self._give_up(event)
-                    return
-                self._closing.wait(delay)
-                delay = min(delay * 2, STORE_RETRY_MAX_S)
-                continue
-            if self.store_unavailable_since is not None:
-                log.warning("the store answers again after %.1f s; %d events were waiting",
-                            time.time() - self.store_unavailable_since,
-                            self._deliveries.qsize() + 1)  # fmt: skip
-                self.store_unavailable_since = None
-            metrics.DELIVERIES_WAITING.set(self._deliveries.qsize())
-            return
-
-    def _give_up(self, first: SignalEvent | AttachedEvent | list[StatisticRow]) -> None:
-        lost = [first]
-        while True:
-            try:
-                more = self._deliveries.get_nowait()
-            except queue.Empty:
-                break
-            if more is None:  # the end mark of close(): the delivery thread ends on it
-                self._deliveries.put(None)
-                break
-            lost.append(more)
-        metrics.DELIVERIES_LOST.inc(len(lost))
-        metrics.DELIVERIES_WAITING.set(0)
-        log.error("shutting down while the store cannot be reached: %d events could not be "
-                  "stored", len(lost))  # fmt: skip
-
-    def _hand_over(self, event: SignalEvent | AttachedEvent | list[StatisticRow]) -> None:
-        """One hand-over to the callbacks; only `StoreUnavailable` comes out of it (any other
-        failure is logged: one failing delivery must not stop the next ones)."""
-        try:
-            if isinstance(event, list):
-                if self.on_statistics is not None:
-                    self.on_statistics(event)
-            elif isinstance(event, AttachedEvent):
-                # In order after the signal it belongs to: the same queue and thread.
-                if self.on_further is not None:
-                    self.on_further(event)
-            else:
-                self.on_signal(event)
-        except StoreUnavailable:
-            raise
-        except Exception:
-            if isinstance(event, list):
-                log.exception("on_statistics failed for %d rows", len(event))
-            elif isinstance(event, AttachedEvent):
-                log.exception("on_further failed for a %s event", event.event.situation)
-            else:
-                log.exception("on_signal failed for a %s signal", event.signal.situation)
 
     def _dispatch(self) -> None:
         last_check = 0.0
@@ -624,72 +368,7 @@ class Supervisor:
             if report["inference_ms"] is not None:
                 metrics.POOL_INFERENCE_MS.labels(label).set(report["inference_ms"])
             return
-        _, name, generation, payload = msg
-        cam = self._cameras.get(name)
-        if kind == "statistics" and cam is not None:
-            # Anonymous counts of frames already analysed, taken even from a process being
-            # stopped: its last, partial bucket is sent as it ends.
-            if payload:
-                self._deliveries.put(list(payload))
-            return
-        if cam is None or generation != cam.generation or not cam.wanted:
-            return  # from a process that was stopped or replaced
-        now = time.monotonic()
-        cam.last_message = now
-        cam.heard = True
-        if kind == "state":
-            state, error = payload
-            self._set_state(cam, state)
-            if error:
-                cam.last_error = error
-        elif kind == "note":
-            cam.last_error = payload
-        elif kind == "report":
-            self._take_report(cam, payload, now)
-        elif kind == "jpeg":
-            cam.latest_jpeg = payload
-        elif kind == "unblurred":
-            request, data = payload
-            waiting = self._unblurred.get(request)
-            if waiting is not None:
-                waiting[1][0] = data
-                waiting[0].set()
-        elif kind == "signal":
-            event: SignalEvent = payload
-            if event.signal.situation in cam.inactive:
-                return  # switched off after the process saw it
-            metrics.SIGNALS.labels(name, event.signal.situation).inc()
-            self._deliveries.put(event)
-        elif kind == "further":
-            further: AttachedEvent = payload
-            if further.event.situation in cam.inactive:
-                return
-            self._deliveries.put(further)
-
-    def _take_report(self, cam: _Camera, r: dict[str, Any], now: float) -> None:
-        prev = cam.report or dict.fromkeys(r, 0)
-        cam.report = r
-        name = cam.name
-        new_drops = r["dropped"] - prev["dropped"]
-        if new_drops > 0:
-            cam.dropped += new_drops
-            metrics.CAMERA_DROPPED.labels(name).inc(new_drops)
-        new_frames = r["frames"] - prev["frames"]
-        if new_frames > 0:
-            metrics.CAMERA_FRAMES.labels(name).inc(new_frames)
-        requests = r["requests"] - prev["requests"]
-        if requests > 0:
-            cam.detector_ms = 1000.0 * (r["request_s"] - prev["request_s"]) / requests
-            metrics.CAMERA_DETECTOR_MS.labels(name).set(cam.detector_ms)
-        cam.lag_s = r["lag_s"]
-        metrics.CAMERA_LAG.labels(name).set(cam.lag_s)
-        seen = cam.frames_seen
-        seen.append((now, r["frames"]))
-        while len(seen) > 2 and now - seen[0][0] > FPS_WINDOW_S:
-            seen.popleft()
-        metrics.CAMERA_FPS.labels(name).set(self._fps(cam))
-        if r["beat_age_s"] > self.stall_s:
-            self._restart(cam, f"stalled: no progress for {r['beat_age_s']:.0f} s")
+        super()._handle(msg)
 
     def _restart(self, cam: _Camera, reason: str) -> None:
         """Count a failure of the camera's process and schedule its replacement."""
@@ -697,14 +376,10 @@ class Supervisor:
         procs = self._halt([cam])
         if procs:  # ended aside: this thread is the one that reads their pipes
             threading.Thread(target=_end_processes, args=(procs,), daemon=True).start()
-        cam.restarts += 1
-        metrics.CAMERA_RESTARTS.labels(cam.name).inc()
-        cam.last_error = reason if cam.last_error is None else f"{reason} ({cam.last_error})"
-        self._set_state(cam, "failed")
-        cam.restart_at = time.monotonic() + cam.backoff
-        cam.backoff = min(cam.backoff * 2, BACKOFF_MAX_S)
+        self._count_failure(cam, reason)
 
     def _check_health(self, now: float) -> None:
+        self._expire_previews(now)
         for pool in self._pools:
             proc = pool.process
             if proc is not None and (not proc.is_alive() or self._silent(pool, now)):
@@ -723,8 +398,6 @@ class Supervisor:
             if pool.process is None and pool.restart_at is not None and now >= pool.restart_at:
                 self._spawn_pool(pool)
         for cam in self._cameras.values():
-            if cam.watched and now - cam.viewed_at > PREVIEW_WATCH_S:
-                self._tell_preview(cam, False)
             if not cam.wanted:
                 continue
             proc = cam.process

@@ -26,6 +26,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -36,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from veilleur.config.model import SiteConfig
+from veilleur.perception.detector import Detector, DetectorSpec
 from veilleur.privacy.masking import PrivacyMask, PrivacyMasker, apply_privacy
 from veilleur.runtime.events import AttachedEvent, SignalEvent
 from veilleur.runtime.media import clip_mp4, draw_signal, jpeg
@@ -60,6 +62,24 @@ EXIT_SOURCE_FAILED = 3
 
 class GetQueue(Protocol):
     def get_nowait(self) -> Any: ...
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class DetectorLine(Protocol):
+    """A camera's line to its detector pool: the local `PoolClient`, or the cluster's client of
+    its node's pool actor. `PooledFactory` builds the pipeline's detector through it."""
+
+    requests: int
+    request_s: float
+    """Wall time of the detect requests: queueing in the pool and inference."""
+    inference_s: float
+
+    def build(self, spec: DetectorSpec) -> Detector: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -134,8 +154,22 @@ class FrameSlot:
 
 
 class CameraWorker:
-    def __init__(self, spec: WorkerSpec, control: GetQueue, events: PutQueue, stop: Event):
+    """One camera's analysis, whatever carries its messages: `control` brings the runtime's
+    (`("inactive", [...])`, `("unblurred", request)`), `events` takes what it sends
+    (`(kind, camera, generation, payload)`), `stop` ends it. `connect` opens its line to the
+    detector pool (default: the local pool's socket named in `spec`)."""
+
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        control: GetQueue,
+        events: PutQueue,
+        stop: Event | StopFlag,
+        *,
+        connect: Callable[[], DetectorLine] | None = None,
+    ):
         self.spec = spec
+        self.connect = connect or self._local_pool
         self.camera = spec.camera
         self.config = spec.site.cameras[spec.camera]
         self.control = control
@@ -145,11 +179,13 @@ class CameraWorker:
         """Set when this process winds down, whatever the reason: the threads end."""
         self.slot = FrameSlot(keep_latest=spec.realtime)
         self.source: Any = None
-        self.client: PoolClient | None = None
+        self.client: DetectorLine | None = None
         self.pipeline: Any = None
         self.available: dict[str, tuple[type, Any]] = {}
         self.inactive = spec.inactive
         self.frames = 0
+        self.last_analysed_at: float | None = None
+        """Wall time (`time.time()`) at which the latest frame's analysis ended."""
         self.errors = 0
         self.signals = 0
         self.lag_s = 0.0
@@ -282,6 +318,11 @@ class CameraWorker:
             return None
         return jpeg(self._current, quality=85)
 
+    def _local_pool(self) -> DetectorLine:
+        return PoolClient(
+            self.spec.pool_address, self.spec.authkey, timeout_s=self.spec.detector_timeout_s
+        )
+
     # ----------------------------------------------------------------- analysis
 
     def privacy_mask(self, frame: Frame) -> PrivacyMask | None:
@@ -297,6 +338,7 @@ class CameraWorker:
             self.send("note", str(exc))
             return
         self.frames += 1
+        self.last_analysed_at = time.time()
         now = time.monotonic()
         # Stream time → monotonic time, from the earliest a frame ever arrived: a source that
         # falls behind, or an analysis that does, shows up as a growing lag.
@@ -368,9 +410,7 @@ class CameraWorker:
         try:
             from veilleur.pipeline import CameraPipeline
 
-            self.client = PoolClient(
-                self.spec.pool_address, self.spec.authkey, timeout_s=self.spec.detector_timeout_s
-            )
+            self.client = self.connect()
             site = self.spec.site
             if self.statistics_mode:
                 site = statistics_site(site, self.camera)

@@ -37,7 +37,7 @@ from veilleur.store.models import utcnow
 
 if TYPE_CHECKING:
     from veilleur.delivery import DeliveryWorker
-    from veilleur.runtime import AttachedEvent, SignalEvent, Supervisor
+    from veilleur.runtime import AttachedEvent, CameraHub, SignalEvent
     from veilleur.service.gate import AuthorisationGate
 
 log = logging.getLogger(__name__)
@@ -298,7 +298,7 @@ class Platform:
         sessions: sessionmaker[Session],
         data_dir: Path,
         bus: SignalBus,
-        supervisor: Supervisor | None,
+        supervisor: CameraHub | None,
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
