@@ -546,9 +546,9 @@ def test_live_pictures_only_while_watched(clip: Path) -> None:
 def test_latest_jpeg_asks_for_live_pictures_while_called(
     clip: Path, supervisors: list[Supervisor], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from veilleur.runtime import supervisor as supervisor_module
+    from veilleur.runtime import hub
 
-    monkeypatch.setattr(supervisor_module, "PREVIEW_WATCH_S", 1.5)
+    monkeypatch.setattr(hub, "PREVIEW_WATCH_S", 1.5)
     sup = Supervisor(
         site_for({"a": clip}), on_signal=lambda e: None, loop_files=True,
         detector_factory=blob_factory,

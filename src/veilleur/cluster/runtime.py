@@ -425,6 +425,7 @@ class ClusterRuntime(CameraHub):
             loop=self.loop_files,
             clip_s=self.clip_s,
             statistics_bucket_s=self.statistics_bucket_s,
+            watched=cam.watched,
         )
         spare = self._spares.pop(node, None)
         if spare is not None:
@@ -627,6 +628,7 @@ class ClusterRuntime(CameraHub):
                 self._new_pool(node)
 
     def _check_health(self, now: float) -> None:
+        self._expire_previews(now)
         self._probe_lost_nodes(now)
         self._prepare_nodes(now)
         for node, pool in list(self._pools.items()):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import queue
 import threading
 import time
@@ -41,6 +42,11 @@ BACKOFF_RESET_S = 60.0
 START_GRACE_S = 60.0
 #: Window over which a camera's frame rate is measured.
 FPS_WINDOW_S = 3.0
+#: Back-off between hand-overs to a store that cannot be reached: doubles up to the last.
+#: A camera whose live picture was asked for within this time is watched: its analysis sends
+#: one a second; otherwise one every `WorkerSpec.idle_jpeg_interval_s` (10 s), which spares
+#: unseen cameras the blurring and encoding (docs/runtime.md, "CPU per camera").
+PREVIEW_WATCH_S = 10.0
 #: Back-off between hand-overs to a store that cannot be reached: doubles up to the last.
 STORE_RETRY_FIRST_S = 0.5
 STORE_RETRY_MAX_S = 5.0
@@ -70,6 +76,10 @@ class _Camera:
     restart_at: float | None = None
     backoff: float = BACKOFF_FIRST_S
     latest_jpeg: bytes | None = None
+    viewed_at: float = -math.inf
+    """When `latest_jpeg` was last asked for this camera (monotonic)."""
+    watched: bool = False
+    """Whether the camera's analysis was told that someone looks (pictures at 1/s)."""
     lag_s: float = 0.0
     detector_ms: float = 0.0
     report: dict[str, Any] = field(default_factory=dict)
@@ -180,11 +190,37 @@ class CameraHub:
         with self._lock:
             return {name: self._status(cam) for name, cam in self._cameras.items()}
 
+    def camera_report(self, camera: str) -> dict[str, Any]:
+        """The latest figures the camera's analysis sent (its own counters since it started:
+        `frames`, `dropped`, `requests`, `request_s`, `inference_s`, `errors`, `signals`, …);
+        empty before its first report. KeyError if the camera is not configured."""
+        with self._lock:
+            return dict(self._camera(camera).report)
+
     def latest_jpeg(self, camera: str) -> bytes | None:
-        """The camera's latest blurred picture (refreshed about once a second while running)."""
+        """The camera's latest blurred picture: refreshed about once a second while someone
+        asks for it (a call in the last `PREVIEW_WATCH_S` seconds), every 10 s otherwise
+        (`WorkerSpec.idle_jpeg_interval_s`); the first call after a while without any gets
+        the last picture kept, and makes the camera send a fresh one at its next frame."""
         with self._lock:
             cam = self._cameras.get(camera)
-            return None if cam is None else cam.latest_jpeg
+            if cam is None:
+                return None
+            cam.viewed_at = time.monotonic()
+            if not cam.watched:
+                self._tell_preview(cam, True)
+            return cam.latest_jpeg
+
+    def _tell_preview(self, cam: _Camera, watched: bool) -> None:
+        cam.watched = watched
+        self._send_control(cam, ("preview", watched))  # a dead analysis learns it at its restart
+
+    def _expire_previews(self, now: float) -> None:
+        """Tell the cameras nobody looked at for `PREVIEW_WATCH_S` to send pictures rarely."""
+        with self._lock:
+            for cam in self._cameras.values():
+                if cam.watched and now - cam.viewed_at > PREVIEW_WATCH_S:
+                    self._tell_preview(cam, False)
 
     def unblurred_jpeg(self, camera: str, timeout_s: float = 2.0) -> bytes | None:
         """The camera's current frame as JPEG, NOT blurred, asked of its analysis now; None if
