@@ -78,9 +78,9 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, 100 * q, method="nearest"))
 
 
-def authorise(url: str, site: SiteConfig) -> None:
+def authorise(url: str, site: SiteConfig, hours: float = 1.0) -> None:
     """Live processing runs only inside an authorisation (SPEC §4): one for the bench's
-    cameras and their situations, for the hour."""
+    cameras and their situations, for `hours` (the gate stops the cameras when it ends)."""
     from veilleur.compliance.authorisations import AuthorisationInput
 
     now = datetime.now(UTC)
@@ -92,7 +92,7 @@ def authorise(url: str, site: SiteConfig) -> None:
         rights_contact="not applicable", served_kind="transport_network",
         served_name="signal latency bench", perimeter="generated clips",
         cameras=sorted(site.cameras), situations=situations, recipient_services=["bench"],
-        starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
+        starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=hours),
     )  # fmt: skip
     engine = store.make_engine(url)
     try:

@@ -122,7 +122,7 @@ def main() -> None:
     samples: list[Sample] = []
     with database(args.database, data_dir) as url:
         store.upgrade(url)
-        authorise(url, site)
+        authorise(url, site, hours=args.minutes / 60 + 0.5)  # outlasts the run
         port = free_port()
         settings = ServerSettings(data_dir=data_dir, database_url=url, port=port)
         server = build_server(settings, site, loop_files=True)
