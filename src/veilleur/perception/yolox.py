@@ -69,7 +69,8 @@ def decode(
 
 
 class YoloxDetector(OnnxDetector):
-    """YOLOX on onnxruntime; `detect` returns boxes in the source image's pixels."""
+    """YOLOX on onnxruntime or OpenVINO (`runtime`); `detect` returns boxes in the source
+    image's pixels."""
 
     def __init__(
         self,
@@ -84,11 +85,14 @@ class YoloxDetector(OnnxDetector):
         providers: list[str] | None = None,
         class_names: tuple[str, ...] = COCO_CLASSES,
         aspect_fit: bool = True,
+        runtime: str = "onnxruntime",
+        precision: str = "auto",
     ) -> None:
         super().__init__(
             path, name=name, input_size=input_size, default_input_size=416,
             confidence=confidence, nms_iou=nms_iou, classes=classes, threads=threads,
             providers=providers, class_names=class_names, probe_shape=(1, 3, 320, 416),
+            runtime=runtime, precision=precision,
         )  # fmt: skip
         self.aspect_fit = aspect_fit and self.flexible
         n_out = self.session.get_outputs()[0].shape[-1]

@@ -114,6 +114,8 @@ class CameraPipeline:
                     classes=sorted(classes),
                     tiles=self.perception.tiles,
                     threads=self.perception.threads,
+                    runtime=self.perception.runtime,
+                    precision=self.perception.precision,
                 )
             )
         self.detector: Detector = detector
