@@ -85,7 +85,8 @@ def analyze(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SituationNotAvailable)
         try:
-            pipeline = CameraPipeline(name, site)
+            # Nothing is blurred here: no privacy cues (docs/pipeline.md, Cost).
+            pipeline = CameraPipeline(name, site, privacy_cues=False)
         except Exception as exc:  # model not found, bad model file: say it plainly
             source.close()
             raise _fail(f"cannot start the analysis: {exc}") from None

@@ -58,8 +58,14 @@ def decode(
 
     Only rows whose best allowed class score reaches `confidence` are decoded.
     """
-    scores = raw[:, 4:5] * raw[:, 5:]
-    rows, score, cls = best_class(scores, mask, confidence)
+    # Class scores are sigmoid outputs (≤ 1), so a row's score never exceeds its objectness:
+    # rows below `confidence` there are dropped before the (A × C) product, which is most of
+    # the decode's cost (a few hundred of the 4,160 rows of a 416×320 input remain at 0.05).
+    candidates = np.flatnonzero(raw[:, 4] >= confidence)
+    sub = raw[candidates]
+    scores = sub[:, 4:5] * sub[:, 5:]
+    kept, score, cls = best_class(scores, mask, confidence)
+    rows = candidates[kept]
     p = raw[rows]
     s = strides[rows]
     xy = (p[:, 0:2] + grid[rows]) * s
