@@ -39,10 +39,18 @@ def pets_frames(pets_dir: Path) -> list[np.ndarray]:
     return frames
 
 
-def test_auto_is_openvino_when_installed_else_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_is_openvino_in_bf16_else_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(openvino_session, "available", lambda: True)
+    monkeypatch.setattr(openvino_session, "cpu_has_bf16", lambda: True)
     assert runtime_for("auto") == "openvino"
+    assert runtime_for("auto", "bf16") == "openvino"
+    # OpenVINO in f32 costs more than onnxruntime in the pipeline: auto does not take it.
+    assert runtime_for("auto", "f32") == "onnxruntime"
+    assert runtime_for("openvino", "f32") == "openvino"
     assert runtime_for(" OpenVINO ") == "openvino"
+    monkeypatch.setattr(openvino_session, "cpu_has_bf16", lambda: False)
+    assert runtime_for("auto") == "onnxruntime"
+    assert runtime_for("auto", "bf16") == "openvino"
     monkeypatch.setattr(openvino_session, "available", lambda: False)
     assert runtime_for("auto") == "onnxruntime"
     assert runtime_for("onnxruntime") == "onnxruntime"

@@ -210,8 +210,9 @@ class PerceptionConfig(Strict):
     runtime: Literal["auto", "onnxruntime", "openvino"] = Field(
         default="auto",
         description="What runs the ONNX detectors (YOLOX, NanoDet): 'openvino' (the optional "
-        "extra veilleur[openvino]), 'onnxruntime', or 'auto': OpenVINO when it is installed, "
-        "else onnxruntime. MoveNet always runs on LiteRT. See docs/models.md.",
+        "extra veilleur[openvino]), 'onnxruntime', or 'auto': OpenVINO when it is installed "
+        "and runs in bf16 (see precision), else onnxruntime (OpenVINO in f32 was measured "
+        "dearer). MoveNet always runs on LiteRT. See docs/models.md.",
     )
     precision: Literal["auto", "f32", "bf16"] = Field(
         default="auto",

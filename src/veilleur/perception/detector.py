@@ -93,7 +93,8 @@ class DetectorSpec:
     """onnxruntime execution providers (default CPU; unavailable ones are skipped)."""
     runtime: str = "auto"
     """What runs an ONNX model: `onnxruntime`, `openvino`, or `auto` (OpenVINO when it is
-    installed, else onnxruntime; `openvino_session.runtime_for`). MoveNet runs on LiteRT."""
+    installed and runs bf16, else onnxruntime; `openvino_session.runtime_for`). MoveNet runs
+    on LiteRT."""
     precision: str = "auto"
     """OpenVINO's inference precision: `f32`, `bf16`, or `auto` (bf16 where the CPU computes
     it natively). onnxruntime runs the file's fp32."""

@@ -272,7 +272,7 @@ class OnnxDetector(ABC):
         self.nms_iou = nms_iou
         self.flexible = False
         self.session: Any
-        if runtime_for(runtime) == "openvino":
+        if runtime_for(runtime, precision) == "openvino":
             if probe_shape is None:
                 self.session = OpenVinoSession(path, threads=threads, precision=precision)
             else:

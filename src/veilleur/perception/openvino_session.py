@@ -2,10 +2,10 @@
 (`get_inputs`, `get_outputs`, `run`), so that `OnnxDetector` and its backends run on either.
 
 Why OpenVINO: on this project's reference CPU (AVX-512 with BF16 and VNNI) it runs YOLOX-nano
-in bf16 on one thread in 10 ms of CPU where onnxruntime fp32 needs 15.5 ms (measured on PETS
-frames, `bench/peer_cost.py --micro`); in f32 the two cost the same. It is an optional
-dependency (`pip install veilleur[openvino]`); `runtime_for("auto")` falls back to onnxruntime
-when it is not installed.
+in bf16 on one thread for about a third less CPU than onnxruntime fp32 (`bench/peer_cost.py
+--micro`); in f32 it costs the same per inference and a little more in the whole pipeline, so
+`runtime_for("auto")` takes it only where it runs bf16. It is an optional dependency
+(`pip install veilleur[openvino]`); without it `auto` is onnxruntime.
 
 Shapes: a relaxed (any height and width) model is compiled once with dynamic height and width,
 and the first `STATIC_SHAPES` input shapes met twice get a model compiled for that exact shape:
@@ -40,14 +40,18 @@ def available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-def runtime_for(requested: str) -> Literal["onnxruntime", "openvino"]:
-    """The inference runtime to use for a configured one: `auto` is OpenVINO when installed
-    (it is measured cheaper on CPUs with bf16, and never dearer in f32), else onnxruntime.
-    Asking for `openvino` when it is not installed is an error: a configuration that names a
-    runtime must not silently run another."""
+def runtime_for(requested: str, precision: str = "auto") -> Literal["onnxruntime", "openvino"]:
+    """The inference runtime to use for a configured one. `auto` is OpenVINO when it is
+    installed and runs in bf16 (`precision` resolves to bf16: asked for, or `auto` on a CPU
+    that computes bf16 natively), else onnxruntime: measured in the whole pipeline on PETS,
+    OpenVINO in f32 costs 5-10 % more CPU than onnxruntime fp32, in bf16 about 10 % less
+    (docs/pipeline.md). Asking for `openvino` when it is not installed is an error: a
+    configuration that names a runtime must not silently run another."""
     key = requested.strip().lower()
     if key == "auto":
-        return "openvino" if available() else "onnxruntime"
+        if not available():
+            return "onnxruntime"
+        return "openvino" if precision_for(precision) == "bf16" else "onnxruntime"
     if key == "onnxruntime":
         return "onnxruntime"
     if key == "openvino":
