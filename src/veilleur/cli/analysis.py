@@ -85,12 +85,14 @@ def analyze(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SituationNotAvailable)
         try:
-            pipeline = CameraPipeline(name, site)
+            # Nothing is blurred here: no privacy cues (docs/pipeline.md, Cost).
+            pipeline = CameraPipeline(name, site, privacy_cues=False)
         except Exception as exc:  # model not found, bad model file: say it plainly
             source.close()
             raise _fail(f"cannot start the analysis: {exc}") from None
     for w in caught:
         err.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+    _print_models(pipeline, site.perception_for(name).detector)
 
     info = source.info
     expected = None
@@ -147,6 +149,45 @@ def analyze(
     )
     if interrupted:
         raise typer.Exit(130)
+
+
+def _print_models(pipeline: Any, configured: str) -> None:
+    """Say which detector (and pose model) runs and on what, and warn plainly when `auto`
+    fell back to the pose model because YOLOX-nano's file was not found: the figures of a
+    run depend on it (persons only, about twice the CPU), and it used to happen silently."""
+    from veilleur.perception import registry
+
+    def describe(detector: Any) -> str:
+        inner = getattr(detector, "inner", detector)  # a TiledDetector wraps the model
+        backend = getattr(inner, "backend", type(inner).__name__)
+        threads = getattr(pipeline.perception, "threads", 0)
+        tiles = " in tiles" if inner is not detector else ""
+        return f"{getattr(inner, 'name', '?')} ({backend}, {threads or 'all'} thread(s){tiles})"
+
+    line = f"detector: {describe(pipeline.detector)}"
+    if pipeline.pose is not None:
+        line += f"; pose model: {describe(pipeline.pose)}"
+    err.print(line, highlight=False)
+    fell_back = (
+        configured.strip().lower() == "auto"
+        and registry.canonical_name(getattr(pipeline.detector, "name", "")) != "yolox-nano"
+    )
+    if fell_back:
+        dirs = registry.models_dirs()
+        where = (
+            f"VEILLEUR_MODELS_DIR={':'.join(map(str, dirs))} does not hold it"
+            if dirs
+            else "VEILLEUR_MODELS_DIR is not set"
+        )
+        spec = registry.get_spec("yolox-nano")
+        err.print(
+            f"[bold yellow]WARNING:[/] yolox-nano was not found ({where}, nor "
+            f"{registry.env_var(spec.name)} nor the user cache): falling back to the pose model "
+            f"{getattr(pipeline.detector, 'name', '?')}, which finds persons only (no vehicles "
+            "or objects) for about twice the CPU. Fix: point VEILLEUR_MODELS_DIR at the "
+            f"folder holding {spec.filename}, or run `veilleur models pull yolox-nano`.",
+            highlight=False,
+        )
 
 
 def evaluate(

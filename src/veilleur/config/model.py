@@ -207,6 +207,19 @@ class PerceptionConfig(Strict):
         "needs postures (person_on_ground, weapon); 384 finds more distant people for twice "
         "the cost.",
     )
+    runtime: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description="What runs the ONNX detectors (YOLOX, NanoDet): 'openvino' (the optional "
+        "extra veilleur[openvino]), 'onnxruntime', or 'auto': OpenVINO when it is installed "
+        "and runs in bf16 (see precision), else onnxruntime (OpenVINO in f32 was measured "
+        "dearer). MoveNet always runs on LiteRT. See docs/models.md.",
+    )
+    precision: Literal["auto", "f32", "bf16"] = Field(
+        default="auto",
+        description="OpenVINO's inference precision: 'bf16' (about a third less CPU where the "
+        "processor computes bf16 natively: AVX512_BF16 or AMX), 'f32', or 'auto': bf16 where "
+        "the processor computes it natively, else f32. onnxruntime always runs fp32.",
+    )
     threads: int = Field(
         default=1,
         ge=0,

@@ -4,8 +4,8 @@
 A detector takes one BGR uint8 image and returns `Detections` in that image's pixels, with
 class ids indexing its own `classes` tuple (COCO-80 for every bundled model). Backends:
 
-- `yolox-nano` (ONNX, onnxruntime), see `yolox.py`;
-- `nanodet-m-320` / `nanodet-m-416` (`nanodet-m` = 416; ONNX), see `nanodet.py`;
+- `yolox-nano` (ONNX, on onnxruntime or OpenVINO), see `yolox.py`;
+- `nanodet-m-320` / `nanodet-m-416` (`nanodet-m` = 416; ONNX, either runtime), see `nanodet.py`;
 - `movenet-multipose` (TFLite, LiteRT): persons with 17 keypoints, see `movenet.py`.
 
 The ONNX backends share `onnx_base.py`; `factory.py` builds local detectors from a spec (the
@@ -91,6 +91,13 @@ class DetectorSpec:
     """Inference threads (0 = the runtime's default)."""
     providers: tuple[str, ...] | None = None
     """onnxruntime execution providers (default CPU; unavailable ones are skipped)."""
+    runtime: str = "auto"
+    """What runs an ONNX model: `onnxruntime`, `openvino`, or `auto` (OpenVINO when it is
+    installed and runs bf16, else onnxruntime; `openvino_session.runtime_for`). MoveNet runs
+    on LiteRT."""
+    precision: str = "auto"
+    """OpenVINO's inference precision: `f32`, `bf16`, or `auto` (bf16 where the CPU computes
+    it natively). onnxruntime runs the file's fp32."""
     purpose: Purpose = "detection"
     """What the pipeline uses it for: its person/vehicle detector, or its pose model. A
     factory may serve them differently (the runtime pools detection, not pose)."""

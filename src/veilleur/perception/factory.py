@@ -19,7 +19,7 @@ from veilleur.perception.yolox import YoloxDetector
 
 
 def build_local(spec: DetectorSpec) -> Detector:
-    """Build the detector `spec` describes, here (onnxruntime or LiteRT)."""
+    """Build the detector `spec` describes, here (onnxruntime or OpenVINO, or LiteRT)."""
     key, model_path = registry.detector_file(spec.name, spec.path)
     family = registry.family(key)
     providers = list(spec.providers) if spec.providers is not None else None
@@ -28,13 +28,13 @@ def build_local(spec: DetectorSpec) -> Detector:
         detector = YoloxDetector(
             model_path, name=key, input_size=spec.input_size, confidence=spec.confidence,
             nms_iou=spec.nms_iou, classes=spec.classes, threads=spec.threads,
-            providers=providers,
+            providers=providers, runtime=spec.runtime, precision=spec.precision,
         )  # fmt: skip
     elif family == "nanodet":
         detector = NanoDetDetector(
             model_path, name=key, input_size=spec.input_size, confidence=spec.confidence,
             nms_iou=spec.nms_iou, classes=spec.classes, threads=spec.threads,
-            providers=providers,
+            providers=providers, runtime=spec.runtime, precision=spec.precision,
         )  # fmt: skip
     elif family == "movenet":
         if spec.classes is not None and set(spec.classes) - {0}:
@@ -68,6 +68,8 @@ def detector_spec(
     providers: Iterable[str] | None = None,
     tile_full_frame: bool = True,
     purpose: Purpose = "detection",
+    runtime: str = "auto",
+    precision: str = "auto",
 ) -> DetectorSpec:
     """A `DetectorSpec` from keyword arguments, with lists made into (hashable) tuples."""
     return DetectorSpec(
@@ -76,6 +78,7 @@ def detector_spec(
         tiles=None if tiles is None else (int(tiles[0]), int(tiles[1])),
         tile_overlap=tile_overlap, tile_full_frame=tile_full_frame, threads=threads,
         providers=None if providers is None else tuple(providers), purpose=purpose,
+        runtime=runtime, precision=precision,
     )  # fmt: skip
 
 
@@ -92,6 +95,8 @@ def build_detector(
     threads: int = 0,
     providers: list[str] | None = None,
     tile_full_frame: bool = True,
+    runtime: str = "auto",
+    precision: str = "auto",
 ) -> Detector:
     """Build a detector by model name, here, resolving its file through the registry.
 
@@ -99,11 +104,14 @@ def build_detector(
     in a `TiledDetector` (the tiles, plus the full frame unless `tile_full_frame` is False:
     one inference saved, large objects can then be split); `threads` sets the inference threads
     (0 = the runtime's default); `providers` lists onnxruntime execution providers
-    (default CPU; unavailable ones are skipped with a warning).
+    (default CPU; unavailable ones are skipped with a warning); `runtime` (`auto`,
+    `onnxruntime`, `openvino`) and `precision` (`auto`, `f32`, `bf16`; OpenVINO only) choose
+    what runs an ONNX model.
     """
     spec = detector_spec(
         name, path=path, input_size=input_size, confidence=confidence, nms_iou=nms_iou,
         classes=classes, tiles=tiles, tile_overlap=tile_overlap, threads=threads,
-        providers=providers, tile_full_frame=tile_full_frame,
+        providers=providers, tile_full_frame=tile_full_frame, runtime=runtime,
+        precision=precision,
     )  # fmt: skip
     return build_local(spec)

@@ -91,6 +91,7 @@ class MoveNetDetector:
         if input_size % 32 or input_size < 128:
             raise ValueError(f"input_size must be a multiple of 32 and >= 128, got {input_size}")
         self.name = name
+        self.backend = "LiteRT"
         self.input_size = input_size
         self.confidence = confidence
         self.nms_iou = nms_iou

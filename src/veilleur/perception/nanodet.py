@@ -97,12 +97,14 @@ class NanoDetDetector(OnnxDetector):
         threads: int = 0,
         providers: list[str] | None = None,
         class_names: tuple[str, ...] = COCO_CLASSES,
+        runtime: str = "onnxruntime",
+        precision: str = "auto",
     ) -> None:
         # The exports' input is fixed (a reshape inside the graph): no relaxed session.
         super().__init__(
             path, name=name, input_size=input_size, default_input_size=416,
             confidence=confidence, nms_iou=nms_iou, classes=classes, threads=threads,
-            providers=providers, class_names=class_names,
+            providers=providers, class_names=class_names, runtime=runtime, precision=precision,
         )  # fmt: skip
         # Outputs are looked up by name so that their order in the file does not matter.
         names = {o.name for o in self.session.get_outputs()}

@@ -1,7 +1,8 @@
-"""What the ONNX detectors (YOLOX, NanoDet) share: the onnxruntime session and its threads
-and providers, the letterbox in and out, class filtering, scoring and NMS, and `OnnxDetector`,
-the base class that runs them in order (prepare → network → decode → back to source pixels →
-NMS). A backend supplies only its own preprocessing and output decoding.
+"""What the ONNX detectors (YOLOX, NanoDet) share: the inference session (onnxruntime, or
+OpenVINO through `openvino_session`) and its threads and providers, the letterbox in and out,
+class filtering, scoring and NMS, and `OnnxDetector`, the base class that runs them in order
+(prepare → network → decode → back to source pixels → NMS). A backend supplies only its own
+preprocessing and output decoding.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from veilleur.perception.nms import batched_nms
+from veilleur.perception.openvino_session import OpenVinoSession, runtime_for
 from veilleur.types import COCO_CLASSES, Detections
 
 if TYPE_CHECKING:
@@ -178,6 +180,21 @@ def _relaxed_model(path: str | Path) -> bytes | None:
     return bytes(model.SerializeToString())
 
 
+def openvino_flexible_session(
+    path: str | Path, *, threads: int, precision: str, probe_shape: tuple[int, int, int, int]
+) -> tuple[OpenVinoSession, bool]:
+    """`flexible_session` on OpenVINO: the input's height and width made dynamic, kept only if
+    the model really runs at `probe_shape`."""
+    try:
+        session = OpenVinoSession(path, threads=threads, precision=precision, flexible=True)
+        name = session.get_inputs()[0].name
+        session.run(None, {name: np.zeros(probe_shape, dtype=np.float32)})
+        return session, True
+    except (RuntimeError, ValueError):
+        pass  # a reshape with constants inside the graph: keep the fixed input
+    return OpenVinoSession(path, threads=threads, precision=precision), False
+
+
 def flexible_session(
     path: str | Path,
     *,
@@ -204,7 +221,7 @@ def flexible_session(
     return onnx_session(path, threads=threads, providers=providers), False
 
 
-def fixed_input_size(session: ort.InferenceSession, requested: int | None, default: int) -> int:
+def fixed_input_size(session: Any, requested: int | None, default: int) -> int:
     """The square input size to feed: the model's own when fixed, else `requested`/`default`."""
     shape = session.get_inputs()[0].shape
     h, w = shape[2], shape[3]
@@ -223,10 +240,13 @@ def fixed_input_size(session: ort.InferenceSession, requested: int | None, defau
 
 
 class OnnxDetector(ABC):
-    """An onnxruntime detector: session, input size, class filter and the `detect` sequence.
+    """An ONNX detector: session, input size, class filter and the `detect` sequence.
 
-    With `probe_shape`, the file's fixed input is relaxed when the network allows it
-    (`flexible_session`); `flexible` then says whether that worked.
+    `runtime` is `onnxruntime`, `openvino` or `auto` (`openvino_session.runtime_for`);
+    `precision` (`auto`, `f32`, `bf16`) applies to OpenVINO only, onnxruntime runs the file's
+    fp32. With `probe_shape`, the file's fixed input is relaxed when the network allows it
+    (`flexible_session`); `flexible` then says whether that worked. `backend` names what runs
+    it (`onnxruntime fp32`, `openvino bf16`), for the user to see.
     """
 
     def __init__(
@@ -243,18 +263,31 @@ class OnnxDetector(ABC):
         providers: list[str] | None,
         class_names: tuple[str, ...] = COCO_CLASSES,
         probe_shape: tuple[int, int, int, int] | None = None,
+        runtime: str = "onnxruntime",
+        precision: str = "auto",
     ) -> None:
         self.name = name
         self.classes = class_names
         self.confidence = confidence
         self.nms_iou = nms_iou
         self.flexible = False
-        if probe_shape is None:
-            self.session = onnx_session(path, threads=threads, providers=providers)
+        self.session: Any
+        if runtime_for(runtime, precision) == "openvino":
+            if probe_shape is None:
+                self.session = OpenVinoSession(path, threads=threads, precision=precision)
+            else:
+                self.session, self.flexible = openvino_flexible_session(
+                    path, threads=threads, precision=precision, probe_shape=probe_shape
+                )
+            self.backend = f"openvino {self.session.precision}"
         else:
-            self.session, self.flexible = flexible_session(
-                path, threads=threads, providers=providers, probe_shape=probe_shape
-            )
+            if probe_shape is None:
+                self.session = onnx_session(path, threads=threads, providers=providers)
+            else:
+                self.session, self.flexible = flexible_session(
+                    path, threads=threads, providers=providers, probe_shape=probe_shape
+                )
+            self.backend = "onnxruntime fp32"
         self.input_name: str = self.session.get_inputs()[0].name
         if self.flexible:
             self.input_size = input_size or default_input_size

@@ -58,8 +58,14 @@ def decode(
 
     Only rows whose best allowed class score reaches `confidence` are decoded.
     """
-    scores = raw[:, 4:5] * raw[:, 5:]
-    rows, score, cls = best_class(scores, mask, confidence)
+    # Class scores are sigmoid outputs (≤ 1), so a row's score never exceeds its objectness:
+    # rows below `confidence` there are dropped before the (A × C) product, which is most of
+    # the decode's cost (a few hundred of the 4,160 rows of a 416×320 input remain at 0.05).
+    candidates = np.flatnonzero(raw[:, 4] >= confidence)
+    sub = raw[candidates]
+    scores = sub[:, 4:5] * sub[:, 5:]
+    kept, score, cls = best_class(scores, mask, confidence)
+    rows = candidates[kept]
     p = raw[rows]
     s = strides[rows]
     xy = (p[:, 0:2] + grid[rows]) * s
@@ -69,7 +75,8 @@ def decode(
 
 
 class YoloxDetector(OnnxDetector):
-    """YOLOX on onnxruntime; `detect` returns boxes in the source image's pixels."""
+    """YOLOX on onnxruntime or OpenVINO (`runtime`); `detect` returns boxes in the source
+    image's pixels."""
 
     def __init__(
         self,
@@ -84,11 +91,14 @@ class YoloxDetector(OnnxDetector):
         providers: list[str] | None = None,
         class_names: tuple[str, ...] = COCO_CLASSES,
         aspect_fit: bool = True,
+        runtime: str = "onnxruntime",
+        precision: str = "auto",
     ) -> None:
         super().__init__(
             path, name=name, input_size=input_size, default_input_size=416,
             confidence=confidence, nms_iou=nms_iou, classes=classes, threads=threads,
             providers=providers, class_names=class_names, probe_shape=(1, 3, 320, 416),
+            runtime=runtime, precision=precision,
         )  # fmt: skip
         self.aspect_fit = aspect_fit and self.flexible
         n_out = self.session.get_outputs()[0].shape[-1]

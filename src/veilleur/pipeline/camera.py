@@ -64,11 +64,15 @@ class CameraPipeline:
         pose: Detector | None = None,
         analysis_fps: float | None = None,
         detector_factory: DetectorFactory | None = None,
+        privacy_cues: bool = True,
     ) -> None:
         """`detector` and `pose` replace the configured models (tests, benchmarks); otherwise
         they are built by `detector_factory` from the configuration (default:
         `perception.factory.build_local`, in this process; the runtime passes one that hands
-        out the detector pool's)."""
+        out the detector pool's). `privacy_cues=False` says nobody will blur this camera's
+        pictures (`analyze`, `stats`): the detector then stops at the tracker's lowest score
+        instead of the privacy score, which leaves the signals unchanged and the detector's
+        decoding and NMS a third of the boxes, and `person_cues` goes down to that score only."""
         if camera not in site.cameras:
             known = ", ".join(site.cameras)
             raise KeyError(f"camera '{camera}' is not in the configuration (cameras: {known})")
@@ -93,7 +97,9 @@ class CameraPipeline:
         # Privacy masking blurs persons down to a lower score than tracking uses: the
         # detector returns them, the tracker and the situations never see them.
         privacy = self.config.privacy.confidence or PRIVACY_CONFIDENCE
-        self.privacy_confidence = min(privacy, self.low_confidence)
+        self.privacy_confidence = (
+            min(privacy, self.low_confidence) if privacy_cues else self.low_confidence
+        )
         high_confidence = tracking.high_confidence or high
         if detector is None:
             input_size = self.perception.input_size
@@ -114,6 +120,8 @@ class CameraPipeline:
                     classes=sorted(classes),
                     tiles=self.perception.tiles,
                     threads=self.perception.threads,
+                    runtime=self.perception.runtime,
+                    precision=self.perception.precision,
                 )
             )
         self.detector: Detector = detector
