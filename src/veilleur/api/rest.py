@@ -29,7 +29,6 @@ from veilleur.service.platform import (
 )
 from veilleur.service.scope import (
     camera_in_scope,
-    seen_among,
     sees_camera_name,
     set_processing_in_scope,
     signal_in_scope,
@@ -556,21 +555,6 @@ async def signal_stream(
             rows = signals.visible_signals(s, caller, limit=200)
             return [signal_json(r) for r in reversed(rows) if r.id > (last_event_id or 0)]
 
-    def still_sees(cameras: set[str]) -> set[str] | None:
-        # Re-read on each wake-up, before anything is sent: a session ended or a scope changed
-        # applies at once. The cameras of `cameras` the caller sees; None: the session is no
-        # longer valid.
-        with plat.sessions() as s:
-            found = store.session_user(s, token)
-            if found is None:
-                return None
-            user = found[0]
-            now = Caller(
-                user_id=user.id, username=user.username, role=user.role,
-                csrf_token=caller.csrf_token, service=user.service,
-            )  # fmt: skip
-            return seen_among(s, now, cameras)
-
     async def events() -> AsyncIterator[str]:
         sent = last_event_id or 0
         try:
@@ -591,8 +575,10 @@ async def signal_stream(
                 batch, ended = sub.ready() if event is not None else ([], False)
                 if event is not None:
                     batch.insert(0, event)
-                allowed = await run_in_threadpool(
-                    still_sees, {e["signal"]["camera"] for e in batch}
+                # Re-read before anything is sent: a session ended or a scope changed applies
+                # at once (the open streams' checks share one database round).
+                allowed = await plat.stream_checks.visible(
+                    token, {e["signal"]["camera"] for e in batch}
                 )
                 if allowed is None:
                     break

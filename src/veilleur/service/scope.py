@@ -33,17 +33,6 @@ def visible_camera_names(db: Session, caller: Caller) -> set[str] | None:
     return {name for name, services in rows if caller.sees_camera(services)}
 
 
-def seen_among(db: Session, caller: Caller, names: Iterable[str]) -> set[str]:
-    """Those of `names` that name a camera `caller` sees (one query, none when unscoped)."""
-    wanted = set(names)
-    if caller.service is None or not wanted:
-        return wanted
-    rows = db.execute(
-        select(store.Camera.name, store.Camera.services).where(store.Camera.name.in_(wanted))
-    )
-    return {name for name, services in rows if caller.sees_camera(services)}
-
-
 def sees(visible: set[str] | None, camera: str) -> bool:
     """Whether a camera name is in a scope computed by `visible_camera_names`."""
     return visible is None or camera in visible
