@@ -193,7 +193,8 @@ def node_main(
     rng = random.Random(index)
     episode = 0
     furthers: list[tuple[float, str, str]] = []
-    sent = {"signals": 0, "further": 0, "reports": 0, "previews": 0, "wave_signals": 0}
+    sent = {"signals": 0, "further": 0, "reports": 0, "previews": 0, "wave_signals": 0,
+            "late_ticks": 0, "ticks": 0}
     started.wait()
     t0 = time.monotonic()
     # The first `quiet_s` seconds carry figures and previews only: the cost of a camera
@@ -272,8 +273,11 @@ def node_main(
                 writer.send(("further", name, 0, AttachedEvent(ev, datetime.now(UTC))))
                 sent["further"] += 1
             spent = time.monotonic() - now
+            sent["ticks"] += 1
             if spent < tick:
                 stop.wait(tick - spent)
+            else:  # the node cannot send at the asked rates (its CPU, or a full pipe)
+                sent["late_ticks"] += 1
     finally:
         for k, v in sent.items():
             counts[f"{index}:{k}"] = v
@@ -530,6 +534,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         "raised": sent.get("signals", 0), "wave_signals": sent.get("wave_signals", 0),
         "further_sent": sent.get("further", 0), "reports_sent": sent.get("reports", 0),
         "previews_sent": sent.get("previews", 0),
+        "node_late_tick_share": round(sent.get("late_ticks", 0) / max(sent.get("ticks", 1), 1), 3),
         "stored": int(stored), "stored_per_s": round(stored / wall, 2),
         "delivered_webhook": len(got["hook"]),
         "delivered_per_s": round(len(got["hook"]) / wall, 2),
