@@ -48,7 +48,7 @@ import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
@@ -56,6 +56,8 @@ sys.path.insert(0, str(REPO / "bench"))
 import numpy as np  # noqa: E402
 
 SERVICE = "police"
+#: Per-signal figures (CPU, database bytes) are computed from at least this many signals.
+MIN_SIGNALS = 30
 SITUATIONS = ("zone_intrusion", "wrong_way")
 
 
@@ -87,9 +89,10 @@ def frames(count: int, seed: int = 0) -> list[np.ndarray]:
     import cv2
 
     rng = np.random.default_rng(seed)
-    base = rng.integers(60, 200, (45, 80, 3), dtype=np.uint8)
-    base = cv2.resize(base, (640, 360), interpolation=cv2.INTER_CUBIC)
-    base = cv2.GaussianBlur(base, (0, 0), 3)
+    small = rng.integers(60, 200, (45, 80, 3), dtype=np.uint8)
+    base: Any = cv2.GaussianBlur(
+        cv2.resize(small, (640, 360), interpolation=cv2.INTER_CUBIC), (0, 0), 3
+    )
     cv2.rectangle(base, (0, 200), (640, 360), (90, 90, 95), -1)
     cv2.line(base, (0, 260), (640, 240), (230, 230, 230), 3)
     out = []
@@ -134,12 +137,12 @@ def media() -> tuple[bytes, bytes, bytes]:
 # --------------------------------------------------------------------------- simulated runtime
 
 
-def simulated_supervisor_class() -> type:
+def simulated_supervisor_class() -> Any:
     """The real `Supervisor`, less its processes: cameras are 'running' at once and what they
     would send arrives on the simulator nodes' pipes, read by the supervisor's own dispatcher."""
     from veilleur.runtime.supervisor import Supervisor
 
-    class SimulatedSupervisor(Supervisor):  # type: ignore[misc]
+    class SimulatedSupervisor(Supervisor):
         def _spawn_pool(self, pool: Any) -> None:
             pool.process = None
             pool.restart_at = None
@@ -193,8 +196,15 @@ def node_main(
     rng = random.Random(index)
     episode = 0
     furthers: list[tuple[float, str, str]] = []
-    sent = {"signals": 0, "further": 0, "reports": 0, "previews": 0, "wave_signals": 0,
-            "late_ticks": 0, "ticks": 0}
+    sent = {
+        "signals": 0,
+        "further": 0,
+        "reports": 0,
+        "previews": 0,
+        "wave_signals": 0,
+        "late_ticks": 0,
+        "ticks": 0,
+    }
     started.wait()
     t0 = time.monotonic()
     # The first `quiet_s` seconds carry figures and previews only: the cost of a camera
@@ -412,9 +422,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
              "url": f"http://127.0.0.1:{hook_port}/hook", "secret": "rehearsal-secret-0123",
              "timeout_s": 5},
         ]})  # fmt: skip
-        settings = ServerSettings(
-            data_dir=data_dir, database_url=url, port=port, delivery=delivery
-        )
+        settings = ServerSettings(data_dir=data_dir, database_url=url, port=port, delivery=delivery)
         real = veilleur.runtime.Supervisor
         veilleur.runtime.Supervisor = simulated_supervisor_class()  # type: ignore[misc]
         t = time.perf_counter()
@@ -463,7 +471,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
             )  # fmt: skip
             p.start()
             writer.close()
-            server.supervisor.attach(reader)
+            cast(Any, server.supervisor).attach(reader)
             nodes.append(p)
 
         def db_figures() -> dict[str, float]:
@@ -484,8 +492,11 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         cpu_quiet = _cpu() - cpu0
         out["quiet_cpu_pct"] = round(100 * cpu_quiet / args.quiet, 1)
         out["quiet_cpu_ms_per_camera_s"] = round(1000 * cpu_quiet / args.quiet / args.cameras, 3)
-        print(f"  quiet {args.quiet:.0f} s (figures and previews only): main CPU "
-              f"{out['quiet_cpu_pct']} %", flush=True)
+        print(
+            f"  quiet {args.quiet:.0f} s (figures and previews only): main CPU "
+            f"{out['quiet_cpu_pct']} %",
+            flush=True,
+        )
         before = db_figures()
         media_before = _folder_bytes(data_dir / "media")
         cpu0 = _cpu()
@@ -557,6 +568,18 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         "media_bytes_per_signal": round((media_after - media_before) / max(stored, 1)),
         "machine_load_1m": round(os.getloadavg()[0], 2),
     })  # fmt: skip
+    if stored < MIN_SIGNALS:
+        # Too few to divide by: a handful of signals against the fixed cost of the server and
+        # of the database's page allocation gives noise (even a negative CPU per signal).
+        for key in (
+            "main_cpu_ms_per_signal",
+            "signal_cpu_ms_per_signal",
+            "db_bytes_per_signal",
+            "journal_per_signal",
+        ):
+            out[key] = None
+        out["per_signal_figures"] = f"fewer than {MIN_SIGNALS} signals stored: not computed"
+        return out
     per_day = args.cameras * args.rate * 24
     out["signals_per_day_at_rate"] = round(per_day)
     out["db_gib_per_day_at_rate"] = round(per_day * out["db_bytes_per_signal"] / 2**30, 2)
@@ -583,15 +606,23 @@ def main() -> None:
     ap.add_argument("-d", "--seconds", type=float, default=60.0, help="measured seconds")
     ap.add_argument("-k", "--operators", type=int, default=200, help="live streams open")
     ap.add_argument("--rate", type=float, default=2.0, help="signals per camera per hour")
-    ap.add_argument("--further", type=float, default=0.5,
-                    help="share of signals with 1-3 further events in their cool-down")
+    ap.add_argument(
+        "--further",
+        type=float,
+        default=0.5,
+        help="share of signals with 1-3 further events in their cool-down",
+    )
     ap.add_argument("--wave", type=float, default=0.05, help="share of cameras in a wave")
     ap.add_argument("--wave-every", type=float, default=30.0, help="seconds between waves")
     ap.add_argument("--report-hz", type=float, default=2.0, help="figure reports per camera")
     ap.add_argument("--preview-hz", type=float, default=1.0, help="previews per camera")
     ap.add_argument("--nodes", type=int, default=2, help="simulator processes")
-    ap.add_argument("--quiet", type=float, default=10.0,
-                    help="seconds of figures and previews only, before the signals")
+    ap.add_argument(
+        "--quiet",
+        type=float,
+        default=10.0,
+        help="seconds of figures and previews only, before the signals",
+    )
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
     if args.ramp:
