@@ -39,6 +39,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -548,6 +549,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         web.should_exit = True
         server.close()
         manager.shutdown()
+        shutil.rmtree(data_dir, ignore_errors=True)  # the media written (66 KB a signal)
     stored = after["signals"] - before["signals"]
     out.update({
         "raised": sent.get("signals", 0), "wave_signals": sent.get("wave_signals", 0),
