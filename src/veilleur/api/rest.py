@@ -527,6 +527,7 @@ def list_signals(
 async def signal_stream(
     request: Request,
     caller: Reader,
+    db: Db,
     last_event_id: Annotated[Cursor | None, Header()] = None,
     after: Annotated[Cursor | None, Query()] = None,
 ) -> StreamingResponse:
@@ -539,6 +540,11 @@ async def signal_stream(
     out, blocked, training or habilitation passed)."""
     if last_event_id is None:
         last_event_id = after
+    # The request's session (the one that found the caller) would otherwise live as long as
+    # the stream: one pooled connection held, idle in a transaction, per open console, so the
+    # pool's 16th stream waited 30 s for a connection and failed (bench/rehearsal.py).
+    # Everything below opens a session of its own when it needs one.
+    db.close()
     plat: Platform = request.app.state.platform
     heartbeat = request.app.state.settings.sse_heartbeat_s
     token = request.cookies.get(COOKIE, "")
@@ -549,20 +555,6 @@ async def signal_stream(
             rows = signals.visible_signals(s, caller, limit=200)
             return [signal_json(r) for r in reversed(rows) if r.id > (last_event_id or 0)]
 
-    def still_sees(camera: str | None) -> bool | None:
-        # Re-read on each event: a session ended or a scope changed applies at once. None:
-        # the session is no longer valid.
-        with plat.sessions() as s:
-            found = store.session_user(s, token)
-            if found is None:
-                return None
-            user = found[0]
-            now = Caller(
-                user_id=user.id, username=user.username, role=user.role,
-                csrf_token=caller.csrf_token, service=user.service,
-            )  # fmt: skip
-            return camera is None or sees_camera_name(s, now, camera)
-
     async def events() -> AsyncIterator[str]:
         sent = last_event_id or 0
         try:
@@ -571,27 +563,41 @@ async def signal_stream(
                 for payload in await run_in_threadpool(missed):
                     sent = payload["id"]
                     yield _sse("signal", payload, payload["id"])
-            while not plat.bus.closed:
+            ended = False
+            while not plat.bus.closed and not ended:
                 try:
                     event = await sub.get(heartbeat)
                 except StreamEnded:
                     break
-                camera = None if event is None else event["signal"]["camera"]
-                allowed = await run_in_threadpool(still_sees, camera)
+                # With it, whatever else is already queued: under a burst (an incident wave,
+                # a backlog stored after an outage) the session is re-read once per wake-up,
+                # not once per event, and 200 consoles cost 200 checks, not 200 per signal.
+                batch, ended = sub.ready() if event is not None else ([], False)
+                if event is not None:
+                    batch.insert(0, event)
+                # Re-read before anything is sent: a session ended or a scope changed applies
+                # at once (the open streams' checks share one database round).
+                allowed = await plat.stream_checks.visible(
+                    token, {e["signal"]["camera"] for e in batch}
+                )
                 if allowed is None:
                     break
-                if event is None:
+                if not batch:
                     yield ": keep-alive\n\n"
                     continue
-                if not allowed:
-                    continue
-                if event["type"] == "signal":
-                    if event["id"] <= sent:
+                out = []
+                for event in batch:
+                    if event["signal"]["camera"] not in allowed:
                         continue
-                    sent = event["id"]
-                    yield _sse("signal", event["signal"], event["id"])
-                else:
-                    yield _sse(event["type"], event["signal"], None)
+                    if event["type"] == "signal":
+                        if event["id"] <= sent:
+                            continue
+                        sent = event["id"]
+                        out.append(_sse("signal", event["signal"], event["id"]))
+                    else:
+                        out.append(_sse(event["type"], event["signal"], None))
+                if out:
+                    yield "".join(out)
         finally:
             sub.close()
 

@@ -73,6 +73,20 @@ class Subscription:
             raise StreamEnded
         return event
 
+    def ready(self) -> tuple[list[dict[str, Any]], bool]:
+        """The events already queued, taken without waiting, and whether the stream ended
+        after them. A stream reads them together so that what it does per wake-up (re-reading
+        its session, one write) is done once for a burst, not once per event."""
+        events: list[dict[str, Any]] = []
+        while True:
+            try:
+                event = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return events, False
+            if event is _END:
+                return events, True
+            events.append(event)
+
     def close(self) -> None:
         self.ended = True
         self._bus.unsubscribe(self)

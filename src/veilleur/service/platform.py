@@ -32,6 +32,7 @@ from veilleur.config import SITUATION_IDS, CameraConfig
 from veilleur.config.common import NOT_FINITE
 from veilleur.runtime.events import StoreUnavailable
 from veilleur.service.bus import SignalBus
+from veilleur.service.stream_checks import StreamChecks
 from veilleur.store.journal import SYSTEM
 from veilleur.store.models import utcnow
 
@@ -307,6 +308,8 @@ class Platform:
         self.bus = bus
         self.supervisor = supervisor
         self.clock = clock
+        self.stream_checks = StreamChecks(sessions)
+        """The live streams' session and scope checks, one database round for all of them."""
         self._still_lock = threading.Lock()
         self._still_saved: dict[str, float] = {}
         self._stills: dict[str, bytes] = {}

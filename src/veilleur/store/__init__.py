@@ -17,6 +17,7 @@ from veilleur.store.auth import (
     open_session,
     purge_expired_sessions,
     session_user,
+    session_users,
     update_user,
 )
 from veilleur.store.authorisations import (
@@ -163,6 +164,7 @@ __all__ = [
     "schema_diff",
     "session_factory",
     "session_user",
+    "session_users",
     "set_processing",
     "signal_stats",
     "statistic_dict",

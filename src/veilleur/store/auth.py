@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -371,6 +372,27 @@ def session_user(
     if row is None or not row.user.active or expiries(row.user, now.date()):
         return None
     return row.user, row
+
+
+def session_users(
+    s: Session, tokens: Iterable[str], *, now: datetime | None = None
+) -> dict[str, User]:
+    """`session_user` for many cookie tokens in one query: the user of each token whose
+    session is valid (same rules); the others are absent."""
+    now = now or utcnow()
+    hashes = {_token_hash(t): t for t in tokens if t}
+    if not hashes:
+        return {}
+    rows = s.scalars(
+        select(WebSession).where(
+            WebSession.token_hash.in_(list(hashes)), WebSession.expires_at > now
+        )
+    )
+    return {
+        hashes[row.token_hash]: row.user
+        for row in rows
+        if row.user.active and not expiries(row.user, now.date())
+    }
 
 
 def check_csrf(web_session: WebSession, token: str | None) -> bool:
