@@ -108,7 +108,7 @@ def assign(
     worth = np.array([1.0 if e.optional else float(len(expected) + 1) for e in expected])
     rows, cols = linear_sum_assignment(-(ok * worth[None, :]))
     pairs = {int(r): int(c) for r, c in zip(rows, cols, strict=True) if ok[r, c]}
-    return pairs, [bool(v) for v in ok.any(axis=1)]
+    return pairs, [bool(v) for v in np.asarray(ok.any(axis=1)).tolist()]
 
 
 def score_clip(
