@@ -87,9 +87,6 @@ def test_live_statistics_mode_keeps_counts_only(
     no_track_named(c["name"] for c in inspect(db_engine).get_columns("statistics"))
 
 
-# Quarantined: passes alone and with its neighbours, but counted 0 entries once in the whole
-# suite under CI (2026-12-05): an order dependence, cause not yet found (closing note).
-@pytest.mark.xfail(strict=False, reason="order-dependent in the full suite, cause not yet found")
 def test_veilleur_stats_writes_aggregates_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

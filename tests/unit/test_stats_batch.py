@@ -248,3 +248,21 @@ def test_cli_refuses_bad_settings_and_two_executors(tmp_path: Path) -> None:
     empty.mkdir()
     r = CliRunner().invoke(app, ["stats", str(empty), "-c", str(cfg), "-o", str(tmp_path / "o")])
     assert r.exit_code == 2 and "no video file" in r.output
+
+
+def test_the_per_process_detector_cache_keys_on_the_builder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A detector built by one builder is never handed out for another: an earlier run with the
+    # real model once hid a test's light detector in the same process (a 0-count report).
+    from veilleur.perception import factory
+    from veilleur.pipeline import statistics
+
+    monkeypatch.setattr(statistics, "_DETECTORS", {})
+    spec = DetectorSpec("yolox-nano")
+    first, second = SquareDetector(), SquareDetector()
+    monkeypatch.setattr(factory, "build_local", lambda s: first)
+    assert statistics._cached_build(spec) is first
+    assert statistics._cached_build(spec) is first  # built once per builder
+    monkeypatch.setattr(factory, "build_local", lambda s: second)
+    assert statistics._cached_build(spec) is second

@@ -167,15 +167,18 @@ def plan_recordings(paths: list[str]) -> list[RecordingPlan]:
     return plans
 
 
-_DETECTORS: dict[DetectorSpec, Detector] = {}
+_DETECTORS: dict[tuple[object, DetectorSpec], Detector] = {}
 
 
 def _cached_build(spec: DetectorSpec) -> Detector:
     """Build each distinct detector once per process: a worker that analyses many short files
-    loads its model once. Detectors keep no state between frames, so sharing one is safe."""
-    detector = _DETECTORS.get(spec)
+    loads its model once. Detectors keep no state between frames, so sharing one is safe.
+    The key holds the builder too: a detector built by another builder (a test's, a plug-in's)
+    is never handed out in its place."""
+    build = factory.build_local
+    detector = _DETECTORS.get((build, spec))
     if detector is None:
-        detector = _DETECTORS[spec] = factory.build_local(spec)
+        detector = _DETECTORS[(build, spec)] = build(spec)
     return detector
 
 
