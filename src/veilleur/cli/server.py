@@ -200,6 +200,8 @@ def build_server(
     callbacks: dict[str, Any] = {
         "on_signal": recorder,
         "on_further": recorder.further,  # further events of a signal's episode, after it
+        # What waited together is committed together: bursts of many cameras keep up.
+        "on_batch": recorder.batch,
         # Cameras in statistics mode: their aggregates per bucket go to the store only.
         "on_statistics": StatisticsRecorder(sessions),
     }

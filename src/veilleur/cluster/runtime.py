@@ -133,12 +133,14 @@ class ClusterRuntime(CameraHub):
         on_statistics: Callable[[list[StatisticRow]], None] | None = None,
         statistics_bucket_s: int = DEFAULT_BUCKET_S,
         on_further: Callable[[AttachedEvent], None] | None = None,
+        on_batch: Callable[[list[SignalEvent | AttachedEvent]], None] | None = None,
         camera_resource: str = CAMERA_RESOURCE,
     ) -> None:
         super().__init__(
             site,
             on_signal=on_signal,
             on_further=on_further,
+            on_batch=on_batch,
             on_statistics=on_statistics,
             statistics_bucket_s=statistics_bucket_s,
             stall_s=stall_s,

@@ -51,7 +51,19 @@ PREVIEW_WATCH_S = 10.0
 STORE_RETRY_FIRST_S = 0.5
 STORE_RETRY_MAX_S = 5.0
 
+#: The most signals and further events handed to `on_batch` at once.
+MAX_BATCH = 64
+
+
+@dataclass
+class _Batch:
+    """Signals and further events that waited together, in their order of arrival."""
+
+    events: list[SignalEvent | AttachedEvent]
+
+
 Delivery = SignalEvent | AttachedEvent | list[StatisticRow]
+_Queued = Delivery | _Batch
 
 
 @dataclass
@@ -108,10 +120,17 @@ class CameraHub:
         on_statistics: Callable[[list[StatisticRow]], None] | None = None,
         statistics_bucket_s: int = DEFAULT_BUCKET_S,
         stall_s: float = 15.0,
+        on_batch: Callable[[list[SignalEvent | AttachedEvent]], None] | None = None,
     ) -> None:
         self.site = site
         self.on_signal = on_signal
         self.on_further = on_further
+        self.on_batch = on_batch
+        """When given, the signals and further events that waited in the queue together (up
+        to `MAX_BATCH`, in order) are handed over in one call instead of one by one: the
+        store commits them in one transaction, which keeps up with bursts of many cameras
+        (docs/scaling.md). It raises `StoreUnavailable` like the others: the whole batch is
+        handed over again."""
         self.on_statistics = on_statistics
         self.statistics_bucket_s = statistics_bucket_s
         self.stall_s = stall_s
@@ -336,23 +355,40 @@ class CameraHub:
     # ----------------------------------------------------------------- delivery
 
     def _deliver(self) -> None:
+        waiting: list[Delivery | None] = []  # taken from the queue, not yet handed over
         while True:
-            event = self._deliveries.get()
+            event = waiting.pop(0) if waiting else self._deliveries.get()
             if event is None:
                 return
-            self._deliver_until_stored(event)
+            if self.on_batch is None or isinstance(event, list):
+                self._deliver_until_stored(event)
+                continue
+            # Whatever else waits behind this event goes with it, up to the next statistics
+            # rows or the end mark (handed over after it, in order).
+            batch: list[SignalEvent | AttachedEvent] = [event]
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = self._deliveries.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None or isinstance(more, list):
+                    waiting.append(more)
+                    break
+                batch.append(more)
+            self._deliver_until_stored(_Batch(batch) if len(batch) > 1 else event)
 
-    def _deliver_until_stored(self, event: Delivery) -> None:
+    def _deliver_until_stored(self, event: _Queued) -> None:
         """Hand `event` over; while the store cannot be reached, keep it and try again with
         back-off. Later events wait behind it, so their order (a further event after its
         signal) is kept. At shutdown, what still waits is counted and logged as lost."""
         delay = STORE_RETRY_FIRST_S
+        size = len(event.events) if isinstance(event, _Batch) else 1
         while True:
             try:
                 self._hand_over(event)
             except StoreUnavailable as exc:
                 metrics.STORE_RETRIES.inc()
-                waiting = self._deliveries.qsize() + 1
+                waiting = self._deliveries.qsize() + size
                 metrics.DELIVERIES_WAITING.set(waiting)
                 if self.store_unavailable_since is None:
                     self.store_unavailable_since = time.time()
@@ -367,13 +403,13 @@ class CameraHub:
             if self.store_unavailable_since is not None:
                 log.warning("the store answers again after %.1f s; %d events were waiting",
                             time.time() - self.store_unavailable_since,
-                            self._deliveries.qsize() + 1)  # fmt: skip
+                            self._deliveries.qsize() + size)  # fmt: skip
                 self.store_unavailable_since = None
             metrics.DELIVERIES_WAITING.set(self._deliveries.qsize())
             return
 
-    def _give_up(self, first: Delivery) -> None:
-        lost = [first]
+    def _give_up(self, first: _Queued) -> None:
+        lost: list[_Queued] = list(first.events) if isinstance(first, _Batch) else [first]
         while True:
             try:
                 more = self._deliveries.get_nowait()
@@ -388,11 +424,14 @@ class CameraHub:
         log.error("shutting down while the store cannot be reached: %d events could not be "
                   "stored", len(lost))  # fmt: skip
 
-    def _hand_over(self, event: Delivery) -> None:
+    def _hand_over(self, event: _Queued) -> None:
         """One hand-over to the callbacks; only `StoreUnavailable` comes out of it (any other
         failure is logged: one failing delivery must not stop the next ones)."""
         try:
-            if isinstance(event, list):
+            if isinstance(event, _Batch):
+                assert self.on_batch is not None
+                self.on_batch(event.events)
+            elif isinstance(event, list):
                 if self.on_statistics is not None:
                     self.on_statistics(event)
             elif isinstance(event, AttachedEvent):
@@ -404,7 +443,9 @@ class CameraHub:
         except StoreUnavailable:
             raise
         except Exception:
-            if isinstance(event, list):
+            if isinstance(event, _Batch):
+                log.exception("on_batch failed for %d events", len(event.events))
+            elif isinstance(event, list):
                 log.exception("on_statistics failed for %d rows", len(event))
             elif isinstance(event, AttachedEvent):
                 log.exception("on_further failed for a %s event", event.event.situation)

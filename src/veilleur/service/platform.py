@@ -30,6 +30,7 @@ from veilleur.compliance.authorisations import (
 )
 from veilleur.config import SITUATION_IDS, CameraConfig
 from veilleur.config.common import NOT_FINITE
+from veilleur.runtime.events import SignalEvent as SignalEventType
 from veilleur.runtime.events import StoreUnavailable
 from veilleur.service.bus import SignalBus
 from veilleur.service.stream_checks import StreamChecks
@@ -280,6 +281,99 @@ class SignalRecorder:
                           ev.situation, ev.camera)  # fmt: skip
             return
         self.bus.publish({"type": "further_event", "id": payload["id"], "signal": payload})
+
+    def batch(self, events: list[SignalEvent | AttachedEvent]) -> None:
+        """The supervisor's `on_batch`: the signals and further events that waited together,
+        committed in one transaction (with their journal entries and outbox rows), then told
+        to the consoles in their order. One database round trip and one commit for a burst of
+        many cameras instead of one each (docs/scaling.md).
+
+        If the transaction fails for another reason than an unreachable store (one malformed
+        event), nothing of it is kept and each event is stored alone, as `__call__` and
+        `further` do, so that it costs only itself. Events of cameras in the calibration mode
+        go that way too, after the others."""
+        written: list[Path] = []
+        stored: list[tuple[SignalEvent | AttachedEvent, Any]] = []
+        alone: list[SignalEvent | AttachedEvent] = []
+        refused = 0
+        delivery = self.delivery
+        try:
+            with self.sessions() as s:
+                try:
+                    calibrating = store.cameras_in_mode(
+                        s, (self._camera_of(e) for e in events), "calibration"
+                    )
+                    for e in events:
+                        camera = self._camera_of(e)
+                        if getattr(e, "mode", "live") == "calibration" or camera in calibrating:
+                            alone.append(e)
+                        elif not self._authorised(e):
+                            refused += 1
+                        elif isinstance(e, SignalEventType):
+                            row = store.add_signal(
+                                s, e, self.data_dir, written,
+                                before_commit=delivery.enqueue if delivery else None,
+                            )  # fmt: skip
+                            stored.append((e, row))
+                        else:
+                            attached, _ = store.add_further(
+                                s, e,
+                                before_commit=delivery.enqueue_further if delivery else None,
+                            )  # fmt: skip
+                            stored.append((e, attached))
+                    s.commit()
+                except BaseException:
+                    s.rollback()
+                    for path in written:
+                        path.unlink(missing_ok=True)
+                    raise
+                # Read while the session is open (its rows are not expired by the commit).
+                payloads = [(e, signal_json(row) if row is not None else None)
+                            for e, row in stored]  # fmt: skip
+        except Exception as exc:
+            if store.unreachable(exc):  # the supervisor keeps the batch and hands it over again
+                raise StoreUnavailable(type(exc).__name__) from exc
+            log.warning("a batch of %d events could not be stored together (%s: %s); "
+                        "storing each alone", len(events), type(exc).__name__, exc)  # fmt: skip
+            for e in events:
+                self._one(e)
+            return
+        if delivery is not None and stored:
+            delivery.wake()
+        if refused:
+            self.refused += refused
+            log.warning("dropped %d signals or further events: no active authorisation "
+                        "covered them", refused)  # fmt: skip
+        for e, payload in payloads:
+            if isinstance(e, SignalEventType):
+                assert payload is not None
+                self.bus.publish({"type": "signal", "id": payload["id"], "signal": payload})
+            elif payload is None:
+                self.orphans += 1
+                log.warning("a further %s event of camera %s has no stored signal",
+                            e.event.situation, e.event.camera)  # fmt: skip
+            else:
+                self.bus.publish({"type": "further_event", "id": payload["id"],
+                                  "signal": payload})  # fmt: skip
+        for e in alone:
+            self._one(e)
+
+    def _one(self, event: SignalEvent | AttachedEvent) -> None:
+        if isinstance(event, SignalEventType):
+            self(event)
+        else:
+            self.further(event)
+
+    @staticmethod
+    def _camera_of(event: SignalEvent | AttachedEvent) -> str:
+        return event.signal.camera if isinstance(event, SignalEventType) else event.event.camera
+
+    def _authorised(self, event: SignalEvent | AttachedEvent) -> bool:
+        if self.authorised is None:
+            return True
+        if isinstance(event, SignalEventType):
+            return self.authorised(event.signal.camera, event.signal.situation, event.wall_time)
+        return self.authorised(event.event.camera, event.event.situation, event.wall_time)
 
     @staticmethod
     def calibrating(s: Session, mode: str, camera: str) -> bool:

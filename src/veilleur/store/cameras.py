@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -133,6 +133,15 @@ def get_camera(s: Session, name: str) -> Camera | None:
     if camera is not None:
         camera_config(camera)
     return camera
+
+
+def cameras_in_mode(s: Session, names: Iterable[str], mode: str) -> set[str]:
+    """Which of these cameras are stored in `mode` (one query for all of them)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return set()
+    rows = s.execute(select(Camera.name, Camera.config).where(Camera.name.in_(wanted)))
+    return {name for name, config in rows if (config or {}).get("mode") == mode}
 
 
 def _existing(s: Session, name: str) -> Camera:

@@ -193,6 +193,29 @@ def record_signal(
     than losing the signal. If anything else fails, the files written for this signal are
     removed and the error raised.
     """
+    written: list[Path] = []
+    try:
+        row = add_signal(s, event, data_dir, written, before_commit=before_commit)
+        s.commit()
+    except BaseException:
+        s.rollback()
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return row
+
+
+def add_signal(
+    s: Session,
+    event: SignalEventLike,
+    data_dir: Path,
+    written: list[Path],
+    *,
+    before_commit: Callable[[Session, SignalRow], None] | None = None,
+) -> SignalRow:
+    """`record_signal` without the commit: the media files are written (their paths added to
+    `written`, for the caller to remove if its transaction fails) and the row, its journal
+    entry and `before_commit`'s rows added to the session's transaction."""
     _check_event(event)
     signal = event.signal
     if signal.episode:
@@ -212,66 +235,58 @@ def record_signal(
     occurred_at = event.wall_time.astimezone(UTC)
     day = Path(MEDIA_DIR, f"{occurred_at:%Y}", f"{occurred_at:%m}", f"{occurred_at:%d}")
     stem = uuid.uuid4().hex
-    written: list[Path] = []
     media_error: str | None = None
-    try:
-        snapshot_path = clip_path = None
-        for data, suffix in ((event.snapshot_jpeg, ".jpg"), (event.clip_mp4, ".mp4")):
-            if not data:
-                continue
-            relative = day / f"{stem}{suffix}"
-            target = Path(data_dir) / relative
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _write_atomic(target, data)
-            except OSError as exc:
-                if exc.errno not in MEDIA_DISK_FULL:
-                    raise
-                # A full media disk must not cost the signal itself: it is stored without
-                # this picture, and the journal says why.
-                media_error = os.strerror(exc.errno or errno.ENOSPC)
-                log.error("signal of camera %s stored without its %s: %s", signal.camera,
-                          suffix, media_error)  # fmt: skip
-                continue
-            written.append(target)
-            if suffix == ".jpg":
-                snapshot_path = relative.as_posix()
-            else:
-                clip_path = relative.as_posix()
-        row = SignalRow(
-            **signal_columns(signal, occurred_at, snapshot_path),
-            known_limits=event.known_limits,
-            clip_path=clip_path,
-            state="new",
-        )
-        s.add(row)
-        s.flush()  # gives the row its id for the journal entry, committed with it
-        journal_append(
-            s,
-            SYSTEM,
-            "signal.recorded",
-            f"signal:{row.id}",
-            {
-                "situation": row.situation,
-                "camera": row.camera,
-                "zone": row.zone,
-                "confidence": round(row.confidence, 4),
-                "model": row.model,
-                "config_version": row.config_version,
-                "occurred_at": occurred_at.isoformat(),
-                "snapshot": snapshot_path is not None,
-                "clip": clip_path is not None,
-                **({"media_not_stored": media_error} if media_error else {}),
-            },
-        )
-        if before_commit is not None:
-            before_commit(s, row)
-        s.commit()
-    except BaseException:
-        s.rollback()
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+    snapshot_path = clip_path = None
+    for data, suffix in ((event.snapshot_jpeg, ".jpg"), (event.clip_mp4, ".mp4")):
+        if not data:
+            continue
+        relative = day / f"{stem}{suffix}"
+        target = Path(data_dir) / relative
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(target, data)
+        except OSError as exc:
+            if exc.errno not in MEDIA_DISK_FULL:
+                raise
+            # A full media disk must not cost the signal itself: it is stored without
+            # this picture, and the journal says why.
+            media_error = os.strerror(exc.errno or errno.ENOSPC)
+            log.error("signal of camera %s stored without its %s: %s", signal.camera,
+                      suffix, media_error)  # fmt: skip
+            continue
+        written.append(target)
+        if suffix == ".jpg":
+            snapshot_path = relative.as_posix()
+        else:
+            clip_path = relative.as_posix()
+    row = SignalRow(
+        **signal_columns(signal, occurred_at, snapshot_path),
+        known_limits=event.known_limits,
+        clip_path=clip_path,
+        state="new",
+    )
+    s.add(row)
+    s.flush()  # gives the row its id for the journal entry, committed with it
+    journal_append(
+        s,
+        SYSTEM,
+        "signal.recorded",
+        f"signal:{row.id}",
+        {
+            "situation": row.situation,
+            "camera": row.camera,
+            "zone": row.zone,
+            "confidence": round(row.confidence, 4),
+            "model": row.model,
+            "config_version": row.config_version,
+            "occurred_at": occurred_at.isoformat(),
+            "snapshot": snapshot_path is not None,
+            "clip": clip_path is not None,
+            **({"media_not_stored": media_error} if media_error else {}),
+        },
+    )
+    if before_commit is not None:
+        before_commit(s, row)
     return row
 
 
@@ -290,6 +305,28 @@ def attach_further(
     could not be stored: the further event is not kept either). The same further event handed
     over again (after a lost acknowledgement) is attached once.
     """
+    try:
+        row, changed = add_further(s, event, model, before_commit=before_commit)
+        if changed:
+            s.commit()
+        else:
+            s.rollback()  # nothing to attach it to, or attached already: the lock goes
+    except BaseException:
+        s.rollback()
+        raise
+    return row
+
+
+def add_further(
+    s: Session,
+    event: AttachedEventLike,
+    model: type[SignalFields] = SignalRow,
+    *,
+    before_commit: Callable[[Session, SignalRow], None] | None = None,
+) -> tuple[SignalFields | None, bool]:
+    """`attach_further` without the commit: `(row, changed)`, where `changed` says whether
+    the session's transaction now holds the update (False: no row has that episode, row
+    None; or the event was attached already)."""
     further = event.event
     if not further.episode:
         raise ValueError("a further event must name the episode of its signal")
@@ -313,14 +350,12 @@ def attach_further(
     )
     row = s.scalars(stmt).first()
     if row is None:
-        s.rollback()
-        return None
+        return None, False
     occurred_at = event.wall_time.astimezone(UTC)
     times = list(row.further_times or [])
     entry_key = (round(float(further.end_s), 3), occurred_at.isoformat())
     if any((t.get("end_s"), t.get("occurred_at")) == entry_key for t in times):
-        s.rollback()  # handed over again after a lost acknowledgement: attached already
-        return row
+        return row, False  # handed over again after a lost acknowledgement: attached already
     count = (row.further_count or 0) + 1
     if len(times) < MAX_FURTHER_TIMES:
         times.append(
@@ -332,29 +367,24 @@ def attach_further(
         )
     row.further_count = count
     row.further_times = times  # a new list: the JSON column sees the change
-    try:
-        if isinstance(row, SignalRow):
-            journal_append(
-                s,
-                SYSTEM,
-                "signal.further_event",
-                f"signal:{row.id}",
-                {
-                    "situation": row.situation,
-                    "camera": row.camera,
-                    "zone": row.zone,
-                    "count": count,
-                    "start_s": round(float(further.start_s), 3),
-                    "occurred_at": occurred_at.isoformat(),
-                },
-            )
-            if before_commit is not None:
-                before_commit(s, row)
-        s.commit()
-    except BaseException:
-        s.rollback()
-        raise
-    return row
+    if isinstance(row, SignalRow):
+        journal_append(
+            s,
+            SYSTEM,
+            "signal.further_event",
+            f"signal:{row.id}",
+            {
+                "situation": row.situation,
+                "camera": row.camera,
+                "zone": row.zone,
+                "count": count,
+                "start_s": round(float(further.start_s), 3),
+                "occurred_at": occurred_at.isoformat(),
+            },
+        )
+        if before_commit is not None:
+            before_commit(s, row)
+    return row, True
 
 
 def filter_signal_like(
