@@ -83,6 +83,37 @@ def test_bus_ends_a_reader_that_falls_behind_without_blocking_others() -> None:
     run_loop(main)
 
 
+def test_a_batch_is_published_in_order_with_one_wake_up_per_stream() -> None:
+    async def main() -> None:
+        bus = SignalBus(queue_size=3)
+        sub, small = bus.subscribe(), bus.subscribe()
+        loop = asyncio.get_running_loop()
+        wake_ups: list[object] = []
+        real = loop.call_soon_threadsafe
+
+        def counted(callback: Any, *args: Any) -> Any:
+            if getattr(callback, "__self__", None) in (sub, small):  # not to_thread's own
+                wake_ups.append(callback)
+            return real(callback, *args)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        events = [{"type": "signal", "id": i} for i in range(3)]
+        await asyncio.to_thread(bus.publish_many, events)  # from another thread, as the recorder
+        assert len(wake_ups) == 2  # one per stream, not one per event
+        assert [await sub.get(timeout=1) for _ in range(3)] == events
+        bus.publish_many([])  # nothing to tell: no wake-up
+        assert len(wake_ups) == 2
+        await asyncio.to_thread(bus.publish_many, [{"type": "signal", "id": 3}])
+        assert (await sub.get(timeout=1)) == {"type": "signal", "id": 3}
+        # The queue of 3 overflowed for the stream that read nothing: it is ended.
+        with pytest.raises(StreamEnded):
+            for _ in range(5):
+                await small.get(timeout=1)
+        loop.call_soon_threadsafe = real  # type: ignore[method-assign]
+
+    run_loop(main)
+
+
 def test_closing_the_bus_ends_every_stream() -> None:
     async def main() -> None:
         bus = SignalBus()

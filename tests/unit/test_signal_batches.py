@@ -56,6 +56,9 @@ class Bus(SignalBus):
     def publish(self, event: dict[str, Any]) -> None:
         self.published.append(event)
 
+    def publish_many(self, events: list[dict[str, Any]]) -> None:
+        self.published.extend(events)
+
 
 # ---------------------------------------------------------------- the hub
 

@@ -593,9 +593,9 @@ async def signal_stream(
                         if event["id"] <= sent:
                             continue
                         sent = event["id"]
-                        out.append(_sse("signal", event["signal"], event["id"]))
+                        out.append(_sse_event("signal", event, event["id"]))
                     else:
-                        out.append(_sse(event["type"], event["signal"], None))
+                        out.append(_sse_event(event["type"], event, None))
                 if out:
                     yield "".join(out)
         finally:
@@ -611,6 +611,16 @@ async def signal_stream(
 def _sse(kind: str, data: dict[str, Any], event_id: int | None) -> str:
     head = f"event: {kind}\n" + (f"id: {event_id}\n" if event_id is not None else "")
     return head + f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _sse_event(kind: str, event: dict[str, Any], event_id: int | None) -> str:
+    """`_sse` of a bus event: every open stream receives the same event object, so its
+    signal is encoded once for all of them (200 consoles: one encoding, not 200)."""
+    data = event.get("_encoded")
+    if data is None:
+        data = event["_encoded"] = json.dumps(event["signal"], separators=(",", ":"))
+    head = f"event: {kind}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return head + f"data: {data}\n\n"
 
 
 @router.get("/signals/{signal_id}", tags=["signals"])

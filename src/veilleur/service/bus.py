@@ -40,6 +40,10 @@ class Subscription:
             self._bus.unsubscribe(self)
             self._end()
 
+    def _put_many(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self._put(event)
+
     def _end(self) -> None:
         self.ended = True
         while True:
@@ -61,6 +65,13 @@ class Subscription:
                 self._loop.call_soon_threadsafe(self._put, event)
             except RuntimeError:  # its loop has closed: the stream is gone
                 self._bus.unsubscribe(self)
+
+    def deliver_many(self, events: list[dict[str, Any]]) -> None:
+        # One wake-up of the subscriber's loop for the whole list, not one per event.
+        try:
+            self._loop.call_soon_threadsafe(self._put_many, events)
+        except RuntimeError:  # its loop has closed: the stream is gone
+            self._bus.unsubscribe(self)
 
     async def get(self, timeout: float) -> dict[str, Any] | None:
         """The next event; None when `timeout` seconds passed without one. Raises
@@ -131,6 +142,16 @@ class SignalBus:
             subs = list(self._subs)
         for sub in subs:
             sub.deliver(event)
+
+    def publish_many(self, events: list[dict[str, Any]]) -> None:
+        """Hand these events, in order, to every subscriber, with one wake-up of each
+        subscriber's loop (a batch of signals stored together, `SignalRecorder.batch`)."""
+        if not events:
+            return
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.deliver_many(events)
 
     def close(self) -> None:
         """End every stream (server shutting down)."""

@@ -344,17 +344,18 @@ class SignalRecorder:
             self.refused += refused
             log.warning("dropped %d signals or further events: no active authorisation "
                         "covered them", refused)  # fmt: skip
+        told: list[dict[str, Any]] = []
         for e, payload in payloads:
             if isinstance(e, SignalEventType):
                 assert payload is not None
-                self.bus.publish({"type": "signal", "id": payload["id"], "signal": payload})
+                told.append({"type": "signal", "id": payload["id"], "signal": payload})
             elif payload is None:
                 self.orphans += 1
                 log.warning("a further %s event of camera %s has no stored signal",
                             e.event.situation, e.event.camera)  # fmt: skip
             else:
-                self.bus.publish({"type": "further_event", "id": payload["id"],
-                                  "signal": payload})  # fmt: skip
+                told.append({"type": "further_event", "id": payload["id"], "signal": payload})
+        self.bus.publish_many(told)
         for e in alone:
             self._one(e)
 
