@@ -142,12 +142,19 @@ def media() -> tuple[bytes, bytes, bytes]:
 # --------------------------------------------------------------------------- simulated runtime
 
 
-def simulated_supervisor_class() -> Any:
+def simulated_supervisor_class(one_by_one: bool = False) -> Any:
     """The real `Supervisor`, less its processes: cameras are 'running' at once and what they
-    would send arrives on the simulator nodes' pipes, read by the supervisor's own dispatcher."""
+    would send arrives on the simulator nodes' pipes, read by the supervisor's own dispatcher.
+    `one_by_one`: signals are handed to the recorder one at a time, as before batches (the
+    baseline of docs/scaling.md's fix 3)."""
     from veilleur.runtime.supervisor import Supervisor
 
     class SimulatedSupervisor(Supervisor):
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            if one_by_one:
+                kw.pop("on_batch", None)
+            super().__init__(*a, **kw)
+
         def _spawn_pool(self, pool: Any) -> None:
             pool.process = None
             pool.restart_at = None
@@ -433,7 +440,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         ]})  # fmt: skip
         settings = ServerSettings(data_dir=data_dir, database_url=url, port=port, delivery=delivery)
         real = veilleur.runtime.Supervisor
-        veilleur.runtime.Supervisor = simulated_supervisor_class()  # type: ignore[misc]
+        veilleur.runtime.Supervisor = simulated_supervisor_class(args.one_by_one)  # type: ignore[misc]
         t = time.perf_counter()
         cpu0 = _cpu()
         try:
@@ -634,6 +641,11 @@ def main() -> None:
         type=float,
         default=10.0,
         help="seconds of figures and previews only, before the signals",
+    )
+    ap.add_argument(
+        "--one-by-one",
+        action="store_true",
+        help="hand signals to the recorder one at a time (the baseline before batches)",
     )
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()

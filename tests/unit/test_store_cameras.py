@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -94,6 +96,44 @@ def test_bad_config_on_read_names_camera_and_key(db_session: Session) -> None:
         get_camera(db_session, "gate")
     with pytest.raises(ValueError, match=r"camera 'gate'.*no_such_key"):
         list_cameras(db_session)
+
+
+def test_camera_states_read_what_the_gate_needs_and_revalidate_only_changes(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from veilleur.store import cameras
+
+    upsert_camera(db_session, "b", _config())
+    upsert_camera(db_session, "a", CameraConfig(source="a.mp4"), processing=False)
+    validated: list[str] = []
+    real = cameras.validate_camera_config
+
+    def counted(name: str, config: Any) -> CameraConfig:
+        validated.append(name)
+        return real(name, config)
+
+    monkeypatch.setattr(cameras, "validate_camera_config", counted)
+    monkeypatch.setattr(cameras, "_STATES_SEEN", {})
+    states = cameras.camera_states(db_session)
+    assert [(c.name, c.processing, c.config.source) for c in states] == [
+        ("a", False, "a.mp4"), ("b", True, _config().source)
+    ]  # fmt: skip
+    assert states[1].config == _config() and sorted(validated) == ["a", "b"]
+    # Unchanged: not validated again. Changed (through the store or behind its back): read,
+    # validated, and refused when bad, as list_cameras does.
+    validated.clear()
+    assert [c.name for c in cameras.camera_states(db_session)] == ["a", "b"]
+    assert validated == []
+    upsert_camera(db_session, "a", CameraConfig(source="other.mp4"), processing=False)
+    validated.clear()
+    assert cameras.camera_states(db_session)[0].config.source == "other.mp4"
+    assert validated[-1] == "a" and "b" not in validated
+    db_session.execute(
+        update(Camera).where(Camera.name == "b").values(config={"source": "x", "bad": 1})
+    )
+    db_session.commit()
+    with pytest.raises(ValueError, match=r"camera 'b'.*bad"):
+        cameras.camera_states(db_session)
 
 
 @pytest.mark.parametrize("name", ["", "a b", "cam/1", "x" * 65])

@@ -451,7 +451,7 @@ class Platform:
         row = store.upsert_camera(db, name, config, processing=processing, actor=actor)
         with self._gate_lock:
             state = self._gate_state(db)
-            self._converge(name, self._desired(row, state), restart=True)
+            self._converge(name, self._desired(store.CameraState.of(row), state), restart=True)
         return row
 
     def update_camera(
@@ -534,7 +534,9 @@ class Platform:
             for row in rows:
                 store.set_processing(db, row.name, active, actor=None)
                 # Started only as far as an authorisation allows (SPEC §4).
-                self._converge(row.name, self._desired(row, state), restart=active)
+                self._converge(
+                    row.name, self._desired(store.CameraState.of(row), state), restart=active
+                )
             self._journal_processing(db, actor, active, camera, None, names)
         return names
 
@@ -599,8 +601,8 @@ class Platform:
             self._grants = None
             state = self._gate_state(s)
             stops: list[str] = []
-            for row in store.list_cameras(s):
-                self._converge(row.name, self._desired(row, state), stops=stops)
+            for camera in store.camera_states(s):
+                self._converge(camera.name, self._desired(camera, state), stops=stops)
             if stops and self.supervisor is not None:
                 # All at once: a revocation ends every camera's process in parallel.
                 self.supervisor.stop_cameras(stops)
@@ -686,20 +688,20 @@ class Platform:
     def _gate_state(self, db: Session | None, now: datetime | None = None) -> GateState:
         return grants_at(self._load_grants(db).values(), now or self.clock())
 
-    def _desired(self, row: store.Camera, state: GateState) -> CameraConfig | None:
-        """What camera `row` should run on now, or None when it must not run."""
-        self._waiting.pop(row.name, None)
-        if not row.processing:
+    def _desired(self, camera: store.CameraState, state: GateState) -> CameraConfig | None:
+        """What `camera` should run on now, or None when it must not run."""
+        self._waiting.pop(camera.name, None)
+        if not camera.processing:
             return None
-        config = store.camera_config(row)
+        config = camera.config
         if config.mode != "live":
             return config
         if not _enabled(config):
-            self._waiting[row.name] = NO_SITUATION
+            self._waiting[camera.name] = NO_SITUATION
             return None
-        config = _only_situations(config, state.situations.get(row.name, frozenset()))
+        config = _only_situations(config, state.situations.get(camera.name, frozenset()))
         if not _enabled(config):
-            self._waiting[row.name] = NO_AUTHORISATION
+            self._waiting[camera.name] = NO_AUTHORISATION
             return None
         return config
 

@@ -36,7 +36,9 @@ from veilleur.store.calibration import (
     record_calibration,
 )
 from veilleur.store.cameras import (
+    CameraState,
     camera_config,
+    camera_states,
     cameras_in_mode,
     check_camera_name,
     delete_camera,
@@ -113,6 +115,7 @@ __all__ = [
     "Base",
     "CalibrationRecord",
     "Camera",
+    "CameraState",
     "JournalCheckpoint",
     "JournalEntry",
     "MissedReport",
@@ -131,6 +134,7 @@ __all__ = [
     "authenticate",
     "calibration_counts",
     "camera_config",
+    "camera_states",
     "cameras_in_mode",
     "check_camera_name",
     "check_csrf",
