@@ -39,6 +39,33 @@ log = logging.getLogger(__name__)
 #: The pool actor's concurrency groups (beside the default one, of one thread: requests are
 #: served one after the other, as in the local pool).
 POOL_CONCURRENCY = {"health": 1}
+#: Messages a camera actor keeps for the server before it drops the ones a later message
+#: replaces. The server drains them at every poll (at least twice a second), so this many wait
+#: only when it stops polling (a network partition, until Ray ends the actor): figures and
+#: pictures then stop piling up, while signals, further events, statistics and states, which
+#: nothing replaces, are kept for the server.
+MAX_WAITING = 1000
+#: What a later message of the same camera replaces: figures, the latest picture, log notes.
+REPLACEABLE = frozenset({"report", "jpeg", "note"})
+
+
+class OutgoingMessages(queue.Queue[tuple[Any, ...]]):
+    """A camera actor's messages for the server, bounded for what a later one replaces."""
+
+    def __init__(self, limit: int = MAX_WAITING) -> None:
+        super().__init__()
+        self.limit = limit
+        self.dropped = 0
+        """Replaceable messages not kept because `limit` were waiting."""
+
+    def put(self, item: tuple[Any, ...], block: bool = True, timeout: float | None = None) -> None:
+        if item[0] in REPLACEABLE and self.qsize() >= self.limit:
+            if self.dropped == 0:
+                log.warning("%s: %d messages wait for the server; figures and pictures are "
+                            "dropped until it takes them", item[1], self.limit)  # fmt: skip
+            self.dropped += 1
+            return
+        super().put(item, block, timeout)
 
 
 class DetectorPoolActor:
@@ -192,7 +219,7 @@ class CameraActor:
         import cv2
 
         cv2.setNumThreads(1)  # one actor per camera already uses the node's cores
-        self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self.events = OutgoingMessages()
         self.control: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.stop_flag = threading.Event()
         self.ended = threading.Event()
