@@ -115,23 +115,31 @@ def test_other_failures_are_not_retried(tmp_path: Path, fast_retries: None) -> N
         sup.close()
 
 
-def test_shutdown_during_an_outage_counts_what_is_lost(tmp_path: Path, fast_retries: None) -> None:
-    def on_signal(ev: SignalEvent) -> None:
+@pytest.mark.parametrize("batched", [False, True], ids=["one-by-one", "batched"])
+def test_shutdown_during_an_outage_counts_what_is_lost(
+    tmp_path: Path, fast_retries: None, batched: bool
+) -> None:
+    def on_signal(ev: Any) -> None:
         raise StoreUnavailable("database down")
 
     lost_before = REGISTRY.get_sample_value("veilleur_deliveries_lost_total") or 0.0
-    sup = Supervisor(site_for({"cam": tmp_path / "x.mp4"}), on_signal=on_signal)
+    sup = Supervisor(
+        site_for({"cam": tmp_path / "x.mp4"}), on_signal=on_signal,
+        on_batch=on_signal if batched else None,
+    )  # fmt: skip
     worker = threading.Thread(target=sup._deliver)
-    worker.start()
+    # Queued before the thread runs: in the batched case the first two are one batch.
     sup._deliveries.put(event(frame=1))
     sup._deliveries.put(event(frame=2))
+    worker.start()
     assert wait_for(lambda: sup.store_unavailable_since is not None, 5)
+    sup._deliveries.put(event(frame=3))
     sup._closing.set()
     sup._deliveries.put(None)  # as close() does
     worker.join(5)
     assert not worker.is_alive()
     lost = REGISTRY.get_sample_value("veilleur_deliveries_lost_total") or 0.0
-    assert lost - lost_before == 2 and waiting() == 0
+    assert lost - lost_before == 3 and waiting() == 0
     sup.close()
 
 
