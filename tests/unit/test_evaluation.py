@@ -139,3 +139,29 @@ def test_truth_file_round_trip_and_errors(tmp_path: Path, monkeypatch: pytest.Mo
         load_truth(path)
     with pytest.raises(TruthError, match="file not found"):
         load_truth(tmp_path / "missing.yaml")
+
+
+def test_clips_are_analysed_in_spawned_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Forked workers of a process whose other threads hold locks (the browser tests' console
+    # server lives for the whole test session) once waited for ever on a copied lock and hung
+    # CI: the runner spawns them.
+    from veilleur.evaluation import runner
+
+    contexts: list[object] = []
+    real = runner.ProcessPoolExecutor
+
+    def capture(*args: object, **kwargs: object) -> object:
+        contexts.append(kwargs.get("mp_context"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", capture)
+    truth = TruthFile(clips=[
+        Clip(name=name, video=f"{name}.mp4", config="none.yaml", expected=[exp("weapon", 1, 2)])
+        for name in ("a", "b")
+    ])  # fmt: skip
+    outcomes = runner.run([(truth, tmp_path)], jobs=2)
+    assert [o.clip for o in outcomes] == ["a", "b"]
+    assert all(o.error for o in outcomes)  # no such files: reported, not dropped
+    assert [getattr(c, "get_start_method", lambda: None)() for c in contexts] == ["spawn"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import warnings
 from collections.abc import Callable, Iterable
@@ -73,7 +74,10 @@ def run(
             if on_done:
                 on_done(outcome)
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # Spawned, never forked: a fork of a process whose other threads hold locks (a server,
+        # a test session's console) can leave its children waiting for ever on a copied lock,
+        # which hung a CI run here.
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
             futures = [pool.submit(_analyse, item) for item in work]
             for fut in as_completed(futures):
                 outcome = fut.result().match()
