@@ -217,9 +217,7 @@ class SignalRecorder:
                     store.record_calibration(s, event, self.data_dir)
                     return
                 sig = event.signal
-                if self.authorised is not None and not self.authorised(
-                    sig.camera, sig.situation, event.wall_time
-                ):
+                if not self._authorised(event):
                     self.refused += 1
                     log.warning("dropped a %s signal of camera %s: no active authorisation "
                                 "covered it", sig.situation, sig.camera)  # fmt: skip
@@ -251,9 +249,7 @@ class SignalRecorder:
                 if self.calibrating(s, event.mode, ev.camera):
                     store.attach_further(s, event, store.CalibrationRecord)
                     return
-                if self.authorised is not None and not self.authorised(
-                    ev.camera, ev.situation, event.wall_time
-                ):
+                if not self._authorised(event):
                     self.refused += 1
                     log.warning("dropped a further %s event of camera %s: no active "
                                 "authorisation covered it", ev.situation, ev.camera)  # fmt: skip
@@ -292,14 +288,13 @@ class SignalRecorder:
         event), nothing of it is kept and each event is stored alone, as `__call__` and
         `further` do, so that it costs only itself. Events of cameras in the calibration mode
         go that way too, after the others."""
-        written: list[Path] = []
         stored: list[tuple[SignalEvent | AttachedEvent, Any]] = []
         alone: list[SignalEvent | AttachedEvent] = []
         refused = 0
         delivery = self.delivery
         try:
             with self.sessions() as s:
-                try:
+                with store.media_transaction(s) as written:
                     calibrating = store.cameras_in_mode(
                         s, (self._camera_of(e) for e in events), "calibration"
                     )
@@ -321,12 +316,6 @@ class SignalRecorder:
                                 before_commit=delivery.enqueue_further if delivery else None,
                             )  # fmt: skip
                             stored.append((e, attached))
-                    s.commit()
-                except BaseException:
-                    s.rollback()
-                    for path in written:
-                        path.unlink(missing_ok=True)
-                    raise
                 # Read while the session is open (its rows are not expired by the commit).
                 payloads = [(e, signal_json(row) if row is not None else None)
                             for e, row in stored]  # fmt: skip

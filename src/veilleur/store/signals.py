@@ -13,7 +13,8 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -193,16 +194,24 @@ def record_signal(
     than losing the signal. If anything else fails, the files written for this signal are
     removed and the error raised.
     """
+    with media_transaction(s) as written:
+        return add_signal(s, event, data_dir, written, before_commit=before_commit)
+
+
+@contextmanager
+def media_transaction(s: Session) -> Iterator[list[Path]]:
+    """Commit the session's transaction at the end of the block; if anything fails, roll it
+    back and remove the media files written for it, whose paths the block adds to the list it
+    is given (`add_signal`'s `written`), then raise."""
     written: list[Path] = []
     try:
-        row = add_signal(s, event, data_dir, written, before_commit=before_commit)
+        yield written
         s.commit()
     except BaseException:
         s.rollback()
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    return row
 
 
 def add_signal(
