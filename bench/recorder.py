@@ -12,7 +12,6 @@ figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import sys
@@ -27,33 +26,21 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-PG_ADMIN_URL = os.environ.get(
-    "VEILLEUR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
 @contextmanager
 def database(sqlite: bool) -> Iterator[str]:
-    from sqlalchemy import create_engine, make_url, text
+    """A fresh database: a SQLite file, or a PostgreSQL database (`faults.pg_database`, on
+    VEILLEUR_TEST_PG_URL, default the local server), removed afterwards."""
+    if not sqlite:
+        from faults import pg_database
 
-    if sqlite:
-        folder = Path(tempfile.mkdtemp(prefix="veilleur-recorder-db-"))
-        try:
-            yield f"sqlite:///{folder / 'veilleur.db'}"
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        with pg_database() as url:
+            yield url
         return
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"veilleur_recorder_{os.getpid()}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    folder = Path(tempfile.mkdtemp(prefix="veilleur-recorder-db-"))
     try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(False)
+        yield f"sqlite:///{folder / 'veilleur.db'}"
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def events(n: int, snapshot: bytes, clip: bytes, cameras: int, run: int) -> list[Any]:
