@@ -14,11 +14,11 @@ import yaml
 from sqlalchemy import Engine, func, inspect, select
 from test_modes_runtime import media_files
 from test_runtime_supervisor import BlobDetector, blob_factory, site_for, wait_for, write_clip
+from test_signal_batches import RecordingBus
 from typer.testing import CliRunner
 
 from veilleur import store
 from veilleur.runtime import Supervisor
-from veilleur.service.bus import SignalBus
 from veilleur.service.modes import StatisticsRecorder
 from veilleur.service.platform import SignalRecorder
 from veilleur.store import session_factory
@@ -33,15 +33,6 @@ def no_track_named(names: Any) -> None:
     assert not found, found
 
 
-class Bus(SignalBus):
-    def __init__(self) -> None:
-        super().__init__()
-        self.published: list[dict[str, Any]] = []
-
-    def publish(self, event: dict[str, Any]) -> None:
-        self.published.append(event)
-
-
 def test_live_statistics_mode_keeps_counts_only(
     db_engine: Engine, data_dir: Path, tmp_path: Path
 ) -> None:
@@ -52,7 +43,7 @@ def test_live_statistics_mode_keeps_counts_only(
     site = site_for({"s": clips / "walk.mp4"}, mode="statistics", lines=LINE)
     with sessions() as s:
         store.upsert_camera(s, "s", site.cameras["s"])
-    bus = Bus()
+    bus = RecordingBus()
     signals = SignalRecorder(sessions, data_dir, bus)
     statistics = StatisticsRecorder(sessions)
     sup = Supervisor(

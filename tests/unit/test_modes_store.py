@@ -7,7 +7,6 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -15,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from test_signal_batches import RecordingBus
 
 from veilleur import store
 from veilleur.config import CameraConfig
 from veilleur.scene.statistics import StatisticRow
-from veilleur.service.bus import SignalBus
 from veilleur.service.modes import StatisticsRecorder, statistics_csv, statistics_parquet
 from veilleur.service.platform import SignalRecorder
 from veilleur.store import session_factory
@@ -127,21 +126,12 @@ def test_calibration_records_and_counts(db_session: Session, data_dir: Path) -> 
                                   until=T0 + timedelta(minutes=90))[0].zone == "door"  # fmt: skip
 
 
-class Bus(SignalBus):
-    def __init__(self) -> None:
-        super().__init__()
-        self.published: list[dict[str, Any]] = []
-
-    def publish(self, event: dict[str, Any]) -> None:
-        self.published.append(event)
-
-
 def test_signal_recorder_routes_calibration(db_engine: Engine, data_dir: Path) -> None:
     sessions = session_factory(db_engine)
     with sessions() as s:
         store.upsert_camera(s, "calib", CameraConfig(source="x.mp4", mode="calibration"))
         store.upsert_camera(s, "live", CameraConfig(source="y.mp4"))
-    bus = Bus()
+    bus = RecordingBus()
     rec = SignalRecorder(sessions, data_dir, bus)
     rec(event("live", mode="calibration"))  # its process ran it in calibration
     rec(event("calib"))  # its configuration says calibration now

@@ -48,7 +48,10 @@ def further_event(camera: str, episode: str, end_s: float) -> AttachedEvent:
     return AttachedEvent(ev, WHEN)
 
 
-class Bus(SignalBus):
+class RecordingBus(SignalBus):
+    """A bus that keeps what it is told, in order, instead of telling streams (shared by the
+    recorder's tests)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.published: list[dict[str, Any]] = []
@@ -147,13 +150,13 @@ def test_a_batch_failing_otherwise_is_not_retried(tmp_path: Path, fast_retries: 
 
 
 @pytest.fixture
-def recorder(db_engine: Engine, data_dir: Path) -> tuple[SignalRecorder, Bus]:
+def recorder(db_engine: Engine, data_dir: Path) -> tuple[SignalRecorder, RecordingBus]:
     sessions = session_factory(db_engine)
     with sessions() as s:
         for name in ("hall", "gate"):
             store.upsert_camera(s, name, CameraConfig(source="x.mp4"))
         store.upsert_camera(s, "tuning", CameraConfig(source="x.mp4", mode="calibration"))
-    bus = Bus()
+    bus = RecordingBus()
     return SignalRecorder(sessions, data_dir, bus), bus
 
 
@@ -170,7 +173,7 @@ def journal_count(rec: SignalRecorder, action: str) -> int:
 
 
 def test_a_batch_is_stored_and_told_in_order(
-    recorder: tuple[SignalRecorder, Bus], data_dir: Path
+    recorder: tuple[SignalRecorder, RecordingBus], data_dir: Path
 ) -> None:
     rec, bus = recorder
     events: list[Any] = [
@@ -198,7 +201,7 @@ def test_a_batch_is_stored_and_told_in_order(
 
 
 def test_one_bad_event_costs_only_itself(
-    recorder: tuple[SignalRecorder, Bus], data_dir: Path
+    recorder: tuple[SignalRecorder, RecordingBus], data_dir: Path
 ) -> None:
     rec, bus = recorder
     bad = signal_event("gate", 2)
@@ -214,7 +217,9 @@ def test_one_bad_event_costs_only_itself(
     assert on_disk == paths and len(paths) == 2
 
 
-def test_unauthorised_events_of_a_batch_are_dropped(recorder: tuple[SignalRecorder, Bus]) -> None:
+def test_unauthorised_events_of_a_batch_are_dropped(
+    recorder: tuple[SignalRecorder, RecordingBus],
+) -> None:
     rec, bus = recorder
     rec.authorised = lambda camera, situation, when: camera == "hall"
     rec.batch([signal_event("hall", 1), signal_event("gate", 2),
@@ -224,7 +229,7 @@ def test_unauthorised_events_of_a_batch_are_dropped(recorder: tuple[SignalRecord
 
 
 def test_an_unreachable_store_keeps_nothing_of_the_batch(
-    recorder: tuple[SignalRecorder, Bus], data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    recorder: tuple[SignalRecorder, RecordingBus], data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rec, bus = recorder
     real_add = store.add_signal
