@@ -36,8 +36,11 @@ def login(browser: Any, live: Live, user: str, next_path: str = "/") -> Any:
     page.goto(f"{live.url}/login?next={next_path}")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("domcontentloaded")
+    # Until the page asked for is loaded, scripts included: the console's scripts are
+    # deferred, so its elements are there before htmx binds them, and a click that soon does
+    # nothing (a busy CI machine stretches that window).
+    with page.expect_navigation(url=lambda url: "/login" not in url, wait_until="load"):
+        page.click("button[type=submit]")
     return page
 
 

@@ -70,21 +70,25 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def serving(clip: Path, data_dir: Path, url: str, **settings: Any) -> Iterator[Live]:
+def serving(
+    clip: Path, data_dir: Path, url: str, *, camera: str = DEMO_CAMERA, **settings: Any
+) -> Iterator[Live]:
     """`veilleur demo`'s server (same code) on the short clip and the database at `url`,
-    looping, camera stopped at first so that a test sees its first signal arrive."""
+    looping, camera stopped at first so that a test sees its first signal arrive. `camera`
+    names it: the signal counters are per process and the session's server runs a camera
+    named as the demo's."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server_settings = ServerSettings(data_dir=data_dir, database_url=url, port=port, **settings)
-    site = parse_config({"cameras": {DEMO_CAMERA: demo_camera(str(clip))}}, "<browser tests>")
+    site = parse_config({"cameras": {camera: demo_camera(str(clip))}}, "<browser tests>")
     store.upgrade(url)
     engine = store.make_engine(url)
     with store.session_factory(engine)() as s:
-        store.upsert_camera(s, DEMO_CAMERA, site.cameras[DEMO_CAMERA], processing=False)
+        store.upsert_camera(s, camera, site.cameras[camera], processing=False)
     engine.dispose()
     # As `veilleur demo`: a demo authorisation lets the camera's situations run live (SPEC §4).
-    server = build_server(server_settings, site, loop_files=True, demo_authorisation=DEMO_CAMERA)
+    server = build_server(server_settings, site, loop_files=True, demo_authorisation=camera)
     ensure_demo_accounts(server_settings)
     config = uvicorn.Config(
         server.app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1

@@ -144,7 +144,7 @@ def test_supervisor_stops_everything_and_auditor_sees_figures(browser: Any, live
     screenshot(page, "processing")
     page.once("dialog", lambda d: d.accept())
     page.click("text=Stop everything")
-    page.wait_for_selector("#proc-plaza >> text=Start camera", timeout=5000)
+    page.wait_for_selector("#proc-plaza >> text=Start camera", timeout=10_000)
     with live.api("supervisor") as api:
         assert api.get("/api/processing").json()["plaza"]["processing"] is False
         assert api.get("/api/processing").json()["plaza"]["status"]["state"] == "stopped"

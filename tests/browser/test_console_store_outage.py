@@ -25,6 +25,9 @@ from veilleur.runtime.metrics import REGISTRY
 pytestmark = pytest.mark.browser
 
 SIGNAL_WAIT_MS = 90_000
+#: Not the demo's name: the session's server may run a camera of that name meanwhile, and
+#: `raised` counts from the process's metrics.
+CAMERA = "outage"
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,7 @@ def outage(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     try:
         data_dir = tmp_path_factory.mktemp("veilleur-outage")
         # A short heartbeat: the stream notices the outage within seconds.
-        with serving(clip, data_dir, proxied, sse_heartbeat_s=1.0) as live:
+        with serving(clip, data_dir, proxied, camera=CAMERA, sse_heartbeat_s=1.0) as live:
             yield live, proxy
     finally:
         proxy.close()
@@ -57,10 +60,10 @@ def outage(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
 
 
 def raised() -> float:
-    """Signals the camera 'plaza' has raised in this test process, all situations."""
+    """Signals the camera `CAMERA` has raised in this test process, all situations."""
     return sum(
         REGISTRY.get_sample_value(
-            "veilleur_signals_total", {"camera": "plaza", "situation": situation}
+            "veilleur_signals_total", {"camera": CAMERA, "situation": situation}
         )
         or 0.0
         for situation in SITUATION_IDS
@@ -71,9 +74,9 @@ def test_console_says_the_database_is_down_and_loses_no_signal(
     browser: Any, outage: tuple[Live, TcpProxy]
 ) -> None:
     live, proxy = outage
-    baseline = raised()  # other tests of this process ran a camera of the same name
+    baseline = raised()
     with live.api("supervisor") as api:
-        api.post("/api/processing/start", json={"camera": "plaza"}).raise_for_status()
+        api.post("/api/processing/start", json={"camera": CAMERA}).raise_for_status()
     page = login(browser, live, "operator", "/signals")
     wait_true(page, "window.veilleur && window.veilleur.streamOpen", 10_000)
     page.locator("article.signal-card").first.wait_for(timeout=SIGNAL_WAIT_MS)
@@ -95,7 +98,7 @@ def test_console_says_the_database_is_down_and_loses_no_signal(
     proxy.restore()
     banner.wait_for(state="hidden", timeout=30_000)
     with live.api("supervisor") as api:
-        api.post("/api/processing/stop", json={"camera": "plaza"}).raise_for_status()
+        api.post("/api/processing/stop", json={"camera": CAMERA}).raise_for_status()
     supervisor = live.server.supervisor
     deadline = time.monotonic() + 30
     while supervisor.store_unavailable_since is not None and time.monotonic() < deadline:
