@@ -150,7 +150,13 @@ def veilleur_config(
 
 
 def veilleur(
-    video: Path, model: Path, runtime: str, precision: str, input_size: int, out: Path
+    video: Path,
+    model: Path,
+    runtime: str,
+    precision: str,
+    input_size: int,
+    out: Path,
+    detect_every: int = 1,
 ) -> None:
     """What `veilleur analyze` runs, with the boxes of each frame kept for scoring."""
     from veilleur.config import parse_config
@@ -159,7 +165,8 @@ def veilleur(
     from veilleur.types import Frame, Signal
 
     site = parse_config(veilleur_config(model, runtime, precision, input_size))
-    pipe = CameraPipeline("pets", site, privacy_cues=False)  # as `veilleur analyze`
+    # As `veilleur analyze`.
+    pipe = CameraPipeline("pets", site, privacy_cues=False, detect_every=detect_every)
     frames_dets: list[np.ndarray] = []
     frames_tracked: list[np.ndarray] = []
     indices: list[int] = []
@@ -357,13 +364,14 @@ def main() -> None:
     ap.add_argument("--runtime", default="auto", help=argparse.SUPPRESS)
     ap.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
     ap.add_argument("--input-size", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--detect-every", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--video", type=Path, default=PETS)
     ap.add_argument("--model", type=Path, default=YOLOX)
     ap.add_argument("--runs", type=int, default=1, help="rounds of every pipeline, interleaved")
     ap.add_argument(
         "--veilleur", default="onnxruntime/f32,openvino/f32,openvino/bf16,auto/auto",
-        help="Veilleur's runtime/precision[/input size] to measure (input size: the default "
-        "416 unless given)",
+        help="Veilleur's runtime/precision[/input size][@N] to measure (input size: the default "
+        "416 unless given; @N: detect on one frame in N, `analyze --detect-every N`)",
     )  # fmt: skip
     ap.add_argument("--no-cli", action="store_true", help="skip `veilleur analyze` itself")
     ap.add_argument("--micro", action="store_true", help="per-inference CPU only")
@@ -378,8 +386,9 @@ def main() -> None:
         return peer(args.video, args.model, args.threads, args.out)
     if args.role == "veilleur":
         return veilleur(
-            args.video, args.model, args.runtime, args.precision, args.input_size, args.out
-        )
+            args.video, args.model, args.runtime, args.precision, args.input_size, args.out,
+            args.detect_every,
+        )  # fmt: skip
     if not args.video.exists() or not args.model.exists():
         sys.exit(f"{args.video} or {args.model} not found: set VEILLEUR_SHARED")
     if args.micro:
@@ -394,11 +403,12 @@ def main() -> None:
         ("peer-1t (ort 1 thread)", ["--role", "peer", "--threads", "1"]),
     ]
     for variant in args.veilleur.split(","):
-        runtime, precision, *size = variant.split("/")
+        settings, _, every = variant.partition("@")
+        runtime, precision, *size = settings.split("/")
         cases.append(
             (f"veilleur {variant}",
              ["--role", "veilleur", "--runtime", runtime, "--precision", precision,
-              "--input-size", size[0] if size else "0"])
+              "--input-size", size[0] if size else "0", "--detect-every", every or "1"])
         )  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="peer_cost_"))
     config = tmp / "pets.yaml"

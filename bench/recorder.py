@@ -26,6 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
+
 @contextmanager
 def database(sqlite: bool) -> Iterator[str]:
     """A fresh database: a SQLite file, or a PostgreSQL database (`faults.pg_database`, on

@@ -586,7 +586,6 @@ def test_default_workers_follow_the_frames_asked_for(clip: Path) -> None:
     assert default_workers(site(40, fps=1), cores=16) == 1
 
 
-
 def test_cameras_are_spread_over_the_pools_in_turn(
     clip: Path, supervisors: list[Supervisor]
 ) -> None:

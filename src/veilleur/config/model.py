@@ -264,6 +264,20 @@ class TrackingConfig(Strict):
         ge=1,
         description="Frames a new track must be seen in before situations take it into account.",
     )
+    association: Literal["iou", "centre"] = Field(
+        default="iou",
+        description="How a detection is matched to a track: 'iou' by the overlap of its box "
+        "with the track's predicted box (ByteTrack), 'centre' by how near their centres are for "
+        "their height, which keeps walkers' tracks when frames are 0.4 s or more apart (low "
+        "analysis rates; analyses that detect on every other frame use it; docs/pipeline.md).",
+    )
+    centre_reach: float = Field(
+        default=0.75,
+        gt=0,
+        le=3,
+        description="With association 'centre': how far, in box heights, a detection's centre "
+        "may be from the track's predicted centre and still continue it.",
+    )
 
 
 class PrivacyConfig(Strict):

@@ -12,13 +12,19 @@ from pathlib import Path
 from veilleur.evaluation.metrics import ClipOutcome
 from veilleur.evaluation.truth import Clip, TruthFile, expand
 from veilleur.perception.detector import DetectorFactory
+from veilleur.types import Frame, Signal
 
 
 def analyse_clip(
-    clip: Clip, base: Path, detector_factory: DetectorFactory | None = None
+    clip: Clip,
+    base: Path,
+    detector_factory: DetectorFactory | None = None,
+    detect_every: int = 1,
 ) -> ClipOutcome:
     """Analyse one clip with its configuration; a clip that cannot be analysed is reported with
-    its error, never dropped. `detector_factory` builds the detectors (default: local ones)."""
+    its error, never dropped. `detector_factory` builds the detectors (default: local ones);
+    `detect_every` > 1 detects on one analysed frame in that many, as `analyze` may
+    (`CameraPipeline`)."""
     from veilleur.config import load_config
     from veilleur.pipeline import CameraPipeline
     from veilleur.sources import open_source
@@ -32,15 +38,21 @@ def analyse_clip(
         cam = site.cameras[camera]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pipe = CameraPipeline(camera, site, detector_factory=detector_factory)
+            pipe = CameraPipeline(
+                camera, site, detector_factory=detector_factory,
+                privacy_cues=detect_every == 1, detect_every=detect_every,
+            )  # fmt: skip
         signals = []
         further = []
         last_t = 0.0
+
+        def on_frame(frame: Frame, _: list[Signal]) -> None:
+            nonlocal last_t
+            further.extend(pipe.further)
+            last_t = frame.t
+
         with open_source(str(video), analysis_fps=cam.analysis_fps, size=cam.analysis_size) as src:
-            for frame in src.frames():
-                signals.extend(pipe.process(frame))
-                further.extend(pipe.further)
-                last_t = frame.t
+            signals.extend(pipe.run(src.frames(), on_frame=on_frame))
         enabled = [name for name, s in cam.situations.items() if s.enabled]
         duration = last_t + 1.0 / cam.analysis_fps
         return ClipOutcome(
@@ -50,7 +62,7 @@ def analyse_clip(
         return ClipOutcome(clip.name, 0.0, clip.synthetic, [], [], clip.expected, error=str(exc))
 
 
-def _analyse(args: tuple[Clip, Path, DetectorFactory | None]) -> ClipOutcome:
+def _analyse(args: tuple[Clip, Path, DetectorFactory | None, int]) -> ClipOutcome:
     return analyse_clip(*args)
 
 
@@ -59,12 +71,18 @@ def run(
     jobs: int | None = None,
     on_done: Callable[[ClipOutcome], None] | None = None,
     detector_factory: DetectorFactory | None = None,
+    detect_every: int = 1,
 ) -> list[ClipOutcome]:
     """Analyse every clip (in `jobs` processes) and match its signals to its truth.
 
     `detector_factory` builds each clip's detectors (default: local ones); with several
-    `jobs` it must be picklable (a module-level function)."""
-    work = [(clip, base, detector_factory) for truth, base in truths for clip in truth.clips]
+    `jobs` it must be picklable (a module-level function). `detect_every`: see
+    `analyse_clip`."""
+    work = [
+        (clip, base, detector_factory, detect_every)
+        for truth, base in truths
+        for clip in truth.clips
+    ]
     jobs = jobs or os.cpu_count() or 1
     outcomes: list[ClipOutcome] = []
     if jobs == 1:
@@ -84,5 +102,5 @@ def run(
                 outcomes.append(outcome)
                 if on_done:
                     on_done(outcome)
-    order = {clip.name: i for i, (clip, _, _) in enumerate(work)}
+    order = {clip.name: i for i, (clip, *_) in enumerate(work)}
     return sorted(outcomes, key=lambda o: order[o.clip])

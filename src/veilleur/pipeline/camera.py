@@ -43,6 +43,9 @@ class StageClock:
     detector_skipped: int = 0
     detector_cropped: int = 0
     """Runs on a crop around motion rather than the whole frame."""
+    bridged: int = 0
+    """Frames given no detection of their own (`detect_every`): their tracked boxes are
+    interpolated between the detected frames around them."""
 
     def add(self, stage: str, dt: float) -> None:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + dt
@@ -65,6 +68,7 @@ class CameraPipeline:
         analysis_fps: float | None = None,
         detector_factory: DetectorFactory | None = None,
         privacy_cues: bool = True,
+        detect_every: int = 1,
     ) -> None:
         """`detector` and `pose` replace the configured models (tests, benchmarks); otherwise
         they are built by `detector_factory` from the configuration (default:
@@ -72,7 +76,22 @@ class CameraPipeline:
         out the detector pool's). `privacy_cues=False` says nobody will blur this camera's
         pictures (`analyze`, `stats`): the detector then stops at the tracker's lowest score
         instead of the privacy score, which leaves the signals unchanged and the detector's
-        decoding and NMS a third of the boxes, and `person_cues` goes down to that score only."""
+        decoding and NMS a third of the boxes, and `person_cues` goes down to that score only.
+
+        `detect_every=N` (N > 1, with `run` only, and only without privacy cues: a bridged frame
+        has no detection of its own to blur from) runs the detector on one analysed frame in N;
+        `run` gives each frame between two detected ones the tracks found on both, their boxes
+        interpolated in time, reported once the later one is detected (results come N − 1
+        frames late, which an analysis of a file does not mind). The tracker then links
+        detections N frames apart, which its centre association holds (docs/pipeline.md)."""
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be 1 or more, not {detect_every}")
+        if detect_every > 1 and privacy_cues:
+            raise ValueError(
+                "detect_every > 1 needs privacy_cues=False: a frame without a detection of "
+                "its own cannot be blurred from one"
+            )
+        self.detect_every = detect_every
         if camera not in site.cameras:
             known = ", ".join(site.cameras)
             raise KeyError(f"camera '{camera}' is not in the configuration (cameras: {known})")
@@ -150,6 +169,8 @@ class CameraPipeline:
             min_iou=tracking.min_iou,
             min_hits=tracking.min_hits,
             frame_rate=fps,
+            association="centre" if detect_every > 1 else tracking.association,
+            centre_reach=tracking.centre_reach,
         )
         self.motion = MotionDetector() if self.perception.motion_gating else None
         self.scene = Scene(camera, self.config, min_hits=tracking.min_hits, lost_s=tracking.lost_s)
@@ -229,6 +250,12 @@ class CameraPipeline:
     def process(self, frame: Frame) -> list[Signal]:
         """Analyse one frame; returns the signals it raises (often none). Further events of
         signals already raised are in `self.further` until the next frame."""
+        dets, tracked, poses = self._perceive(frame)
+        return self._conclude(frame, tracked, dets[dets.confidence >= self.confidence], poses)
+
+    def _perceive(self, frame: Frame) -> tuple[Detections, Detections, Detections | None]:
+        """Detection (or what motion gating keeps of the last one), poses and tracking of one
+        frame: its detections, the tracked ones, the poses."""
         clock = self.clock
         runs = clock.detector_runs
         dets = self._detect(frame)
@@ -243,8 +270,15 @@ class CameraPipeline:
             poses = dets
         t0 = time.perf_counter()
         tracked = self.tracker.update(dets[dets.confidence >= self.low_confidence], frame.t)
+        clock.add("tracking", time.perf_counter() - t0)
+        return dets, tracked, poses
+
+    def _conclude(
+        self, frame: Frame, tracked: Detections, visible: Detections, poses: Detections | None
+    ) -> list[Signal]:
+        """The scene and the situations of one frame, from what perception made of it."""
+        clock = self.clock
         t1 = time.perf_counter()
-        visible = dets[dets.confidence >= self.confidence]
         self.scene.update(frame, tracked, visible, poses=poses)
         t2 = time.perf_counter()
         signals: list[Signal] = []
@@ -254,7 +288,6 @@ class CameraPipeline:
             further.extend(situation.take_further())
         self.further = further
         t3 = time.perf_counter()
-        clock.add("tracking", t1 - t0)
         clock.add("scene", t2 - t1)
         clock.add("situations", t3 - t2)
         clock.frames += 1
@@ -284,16 +317,86 @@ class CameraPipeline:
         frames: Iterable[Frame],
         on_frame: Callable[[Frame, list[Signal]], None] | None = None,
     ) -> Iterator[Signal]:
-        """Analyse a stream of frames, timing the decode of each one as well."""
+        """Analyse a stream of frames, timing the decode of each one as well; `on_frame` is
+        called after each frame, in their order (with `detect_every`, once the next detected
+        frame has come), when `tracked`, `scene` and `further` are that frame's."""
         it = iter(frames)
+        waiting: list[Frame] = []  # frames to bridge once the next detected frame has come
+        before: tuple[float, Detections] | None = None  # the last detected frame's tracks
+        count = 0
         while True:
             t0 = time.perf_counter()
             try:
                 frame = next(it)
             except StopIteration:
-                return
+                break
             self.clock.add("decode", time.perf_counter() - t0)
-            signals = self.process(frame)
-            if on_frame is not None:
-                on_frame(frame, signals)
-            yield from signals
+            count += 1
+            if before is not None and (count - 1) % self.detect_every:
+                waiting.append(frame)
+                continue
+            dets, tracked, poses = self._perceive(frame)
+            visible = dets[dets.confidence >= self.confidence]
+            if waiting:
+                assert before is not None
+                # Whatever the later frame saw that no track holds (a bag, a weapon) is kept
+                # as seen there: such things are not expected to move in a fraction of second.
+                untracked = visible[~_rows_in(visible.xyxy, tracked.xyxy)]
+                for w in waiting:
+                    between = interpolate_tracks(before, (frame.t, tracked), w.t)
+                    self.clock.bridged += 1
+                    yield from self._report(
+                        w, between, Detections.concat([between, untracked]), poses, on_frame
+                    )
+                waiting.clear()
+            yield from self._report(frame, tracked, visible, poses, on_frame)
+            before = (frame.t, tracked)
+        # The stream ended before the next detected frame: these get a detection of their own.
+        for w in waiting:
+            dets, tracked, poses = self._perceive(w)
+            visible = dets[dets.confidence >= self.confidence]
+            yield from self._report(w, tracked, visible, poses, on_frame)
+
+    def _report(
+        self,
+        frame: Frame,
+        tracked: Detections,
+        visible: Detections,
+        poses: Detections | None,
+        on_frame: Callable[[Frame, list[Signal]], None] | None,
+    ) -> Iterator[Signal]:
+        signals = self._conclude(frame, tracked, visible, poses)
+        if on_frame is not None:
+            on_frame(frame, signals)
+        yield from signals
+
+
+def interpolate_tracks(
+    before: tuple[float, Detections], after: tuple[float, Detections], t: float
+) -> Detections:
+    """The tracks seen at both times `before[0]` and `after[0]`, at time `t` between them:
+    their boxes interpolated linearly (pedestrians and vehicles move almost in a straight line
+    over a fraction of a second), their score the lower of the two. A track seen only once
+    is left out, as a detector that missed it there would."""
+    (t0, a), (t1, b) = before, after
+    if len(a) == 0 or len(b) == 0:
+        return Detections.empty()
+    assert a.track_id is not None and b.track_id is not None
+    common, ia, ib = np.intersect1d(a.track_id, b.track_id, return_indices=True)
+    if len(common) == 0:
+        return Detections.empty()
+    w = 0.0 if t1 <= t0 else min(max((t - t0) / (t1 - t0), 0.0), 1.0)
+    xyxy = ((1.0 - w) * a.xyxy[ia] + w * b.xyxy[ib]).astype(np.float32)
+    return Detections(
+        xyxy=xyxy,
+        confidence=np.minimum(a.confidence[ia], b.confidence[ib]).astype(np.float32),
+        class_id=b.class_id[ib],
+        track_id=common.astype(np.int64),
+    )
+
+
+def _rows_in(boxes: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Which of `boxes` are exactly one of `among` (the tracked rows of a frame's detections)."""
+    if len(boxes) == 0 or len(among) == 0:
+        return np.zeros(len(boxes), dtype=bool)
+    return (boxes[:, None, :] == among[None, :, :]).all(axis=2).any(axis=1)
