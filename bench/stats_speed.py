@@ -81,6 +81,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "r2.5-i256": {"analysis_fps": 2.5, "input_size": 256, "skip_loop_filter": True},
     "r2-i256": {"analysis_fps": 2.0, "input_size": 256, "skip_loop_filter": True},
     "r1-i256": {"analysis_fps": 1.0, "input_size": 256, "skip_loop_filter": True},
+    # The detector on every other frame, the frames between bridged by the tracks.
+    "b2": {"detect_every": 2},
+    # Tracks linked by the nearness of their centres, which hold at lower rates.
+    "centre": {"association": "centre"},
+    "r2.5-centre": {"analysis_fps": 2.5, "association": "centre"},
+    "r2-centre": {"analysis_fps": 2.0, "association": "centre"},
+    "r2.5-b2": {"analysis_fps": 2.5, "detect_every": 2},
 }
 
 

@@ -214,6 +214,30 @@ def test_one_recording_counted_on_the_run_timeline(tmp_path: Path) -> None:
     assert half.frames == 10
 
 
+def test_detecting_every_other_frame_counts_the_same_crossing(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "a.mp4", n=40)
+    plan = RecordingPlan(str(clip), offset_s=0.0, duration_s=4.0)
+    calls = 0
+
+    def counting(spec: DetectorSpec) -> Detector:
+        class Counting(SquareDetector):
+            def detect(self, image: np.ndarray) -> Detections:
+                nonlocal calls
+                calls += 1
+                return super().detect(image)
+
+        return Counting()  # type: ignore[return-value]
+
+    bridged = analyse_recording(
+        site(), "cam", plan, T0, 60, StatsSettings(detect_every=2), detector_factory=counting
+    )
+    assert bridged.frames == 20  # every analysed frame is still counted
+    assert calls <= 10  # on frames 0, 2, ... 18 at most (motion gating may skip one)
+    rows = merge_results(site(), "cam", [bridged], 60)
+    assert sum(r.value for r in rows if r.metric == "line_crossings") == 1
+    assert sum(r.value for r in rows if r.metric == "zone_entries") == 1
+
+
 # ---------------------------------------------------------------- settings
 
 
@@ -232,6 +256,13 @@ def test_settings_are_typed_and_apply_to_the_camera() -> None:
     # Defaults change nothing but the situations.
     same = stats_site(site(), "cam", StatsSettings())
     assert same.cameras["cam"].analysis_fps == 5
+    assert same.tracking.association == "iou"
+    centre = stats_site(site(), "cam", StatsSettings(association="centre"))
+    assert centre.tracking.association == "centre"
+    with pytest.raises(ValidationError):
+        StatsSettings.model_validate({"association": "nearest"})
+    with pytest.raises(ValidationError):
+        StatsSettings(detect_every=0)
 
 
 def test_cli_refuses_bad_settings_and_two_executors(tmp_path: Path) -> None:

@@ -173,6 +173,20 @@ def stats(
         bool,
         typer.Option(help="Skip the H.264/H.265 deblocking filter: cheaper decoding."),
     ] = False,
+    detect_every: Annotated[
+        int,
+        typer.Option(
+            help="Run the detector on one analysed frame in N, the frames between bridged by "
+            "the tracks (docs/modes.md for what it does to the counts). 1: every frame."
+        ),
+    ] = 1,
+    association: Annotated[
+        str | None,
+        typer.Option(
+            help="Track linking: 'iou' or 'centre' (default: the configuration's "
+            "tracking.association); 'centre' holds tracks at lower --analysis-fps."
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Count entries, crossings, occupancy and density over recorded videos, as fast as the
@@ -194,8 +208,15 @@ def stats(
     if workers > 1 and ray_address is not None:
         raise _fail("choose --workers or --ray, not both")
     try:
-        settings = StatsSettings(
-            analysis_fps=analysis_fps, input_size=input_size, skip_loop_filter=skip_loop_filter
+        # Validated as a mapping: the CLI's strings are checked against the typed choices.
+        settings = StatsSettings.model_validate(
+            {
+                "analysis_fps": analysis_fps,
+                "input_size": input_size,
+                "skip_loop_filter": skip_loop_filter,
+                "detect_every": detect_every,
+                "association": association,
+            }
         )
     except ValidationError as exc:
         problems = "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"

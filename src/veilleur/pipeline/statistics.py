@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import av
 from pydantic import Field
@@ -38,6 +39,7 @@ from veilleur.scene.statistics import (
     statistics_site,
 )
 from veilleur.sources import open_source
+from veilleur.types import Frame, Signal
 
 #: File name endings taken as recordings when `veilleur stats` is given a folder.
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".ts", ".mts", ".webm", ".flv", ".mpg")
@@ -82,6 +84,19 @@ class StatsSettings(Strict):
         description="Let the H.264/H.265 decoder skip its deblocking filter: about a quarter "
         "less decoding CPU, slightly blockier pictures (the detections, hence the counts, may "
         "change a little). No effect on codecs without such a filter.",
+    )
+    detect_every: int = Field(
+        default=1,
+        ge=1,
+        description="Run the detector on one analysed frame in N; the frames between get the "
+        "tracks seen on both sides, interpolated (`CameraPipeline`'s `detect_every`). 1: every "
+        "frame, the full analysis.",
+    )
+    association: Literal["iou", "centre"] | None = Field(
+        default=None,
+        description="How detections are linked into tracks (tracking.association); empty "
+        "keeps the configuration's. 'centre' holds walkers' tracks at lower analysis rates "
+        "where 'iou' breaks them; with detect_every above 1 the tracker uses 'centre' anyway.",
     )
 
 
@@ -196,6 +211,9 @@ def stats_site(site: SiteConfig, camera: str, settings: StatsSettings) -> SiteCo
         cam_update["analysis_fps"] = settings.analysis_fps
     if settings.analysis_size is not None:
         cam_update["analysis_size"] = settings.analysis_size
+    if settings.association is not None:
+        tracking = quiet.tracking.model_copy(update={"association": settings.association})
+        quiet = quiet.model_copy(update={"tracking": tracking})
     if settings.input_size is not None:
         perception = quiet.perception_for(camera).model_copy(
             update={"input_size": settings.input_size}
@@ -228,9 +246,11 @@ def analyse_recording(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
+            # Nothing is blurred here: no privacy cues (the same tracks, fewer boxes).
             pipeline = CameraPipeline(
-                camera, quiet, detector_factory=detector_factory or _cached_build
-            )
+                camera, quiet, detector_factory=detector_factory or _cached_build,
+                privacy_cues=False, detect_every=settings.detect_every,
+            )  # fmt: skip
         except Exception as exc:  # model missing or broken: say it plainly
             raise StatsError(f"cannot start the analysis: {exc}") from None
     began = _cpu_s()
@@ -248,15 +268,19 @@ def analyse_recording(
     start = origin + timedelta(seconds=plan.offset_s)
     tallies: list[BucketTally] = []
     frames = 0
+
+    def count(frame: Frame, _: list[Signal]) -> None:
+        nonlocal frames, tallies
+        tallies += aggregator.tally(pipeline.scene, start + timedelta(seconds=frame.t))
+        frames += 1
+        if on_frame is not None:
+            on_frame(frame.t)
+
     try:
         # Decoding ahead on a second thread overlaps FFmpeg with the detector (both release
         # the GIL): the wall time of one file drops, its CPU time does not grow.
-        for frame in prefetch(source.frames()):
-            pipeline.process(frame)
-            tallies += aggregator.tally(pipeline.scene, start + timedelta(seconds=frame.t))
-            frames += 1
-            if on_frame is not None:
-                on_frame(frame.t)
+        for _ in pipeline.run(prefetch(source.frames()), on_frame=count):
+            pass  # no situation runs here: no signal
         tallies += aggregator.flush_tally()
     finally:
         source.close()
