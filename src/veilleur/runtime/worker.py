@@ -196,7 +196,9 @@ class CameraWorker:
         self.ring: deque[tuple[float, np.ndarray, PrivacyMask | None]] = deque(
             maxlen=max(2, math.ceil(spec.clip_s * fps) + 1)
         )
-        self._last_jpeg = 0.0
+        self._last_jpeg: float | None = None
+        """When the latest picture was sent (monotonic); None until the first, which goes at
+        once (a monotonic clock may start near zero: a machine booted minutes ago)."""
         self.watched = spec.watched
         self.statistics_mode = self.config.mode == "statistics"
         self.aggregator: StatisticsAggregator | None = None
@@ -364,7 +366,7 @@ class CameraWorker:
             if f.situation not in self.inactive:
                 self.attach(replace(f, episode=self.run_key + f.episode))
         interval = self.spec.jpeg_interval_s if self.watched else self.spec.idle_jpeg_interval_s
-        if now - self._last_jpeg >= interval:
+        if self._last_jpeg is None or now - self._last_jpeg >= interval:
             blurred = apply_privacy(frame.image, mask)
             if blurred is not None:
                 self._last_jpeg = now
