@@ -9,6 +9,7 @@ prints the CPU time of the masking per analysed frame and the share of the pictu
 
     python bench/privacy_masking.py                         # both models, all clip sets
     python bench/privacy_masking.py --model movenet --only pets --mode background
+    python bench/privacy_masking.py --model yolox --detect-every 2   # frames bridged
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def main() -> None:
     ap.add_argument("--mode", choices=["persons", "background"], default="persons")
     ap.add_argument("--every", type=int, default=5, help="PETS: measure every Nth frame")
     ap.add_argument("--clip-every", type=int, default=50, help="PETS: a clip every Nth frame")
+    ap.add_argument(
+        "--detect-every", type=int, default=1,
+        help="perception.detect_every: the detector on one frame in N, the others bridged",
+    )  # fmt: skip
     args = ap.parse_args()
     models = ["yolox", "movenet"] if args.model == "both" else [args.model]
     for model in models:
@@ -49,12 +54,14 @@ def main() -> None:
             t0 = time.perf_counter()
             if clips == "pets":
                 audit_pets(SHARED / "data" / "pets2009_s2l1", path, tally, mode=args.mode,
-                           every=args.every, clip_every=args.clip_every, cost=cost)  # fmt: skip
+                           every=args.every, clip_every=args.clip_every, cost=cost,
+                           detect_every=args.detect_every)  # fmt: skip
             else:
                 held = {"clips": UPFALL_HELD_ASIDE} if clips == "upfall-held-aside" else {}
                 audit_upfall(SHARED / "data" / "upfall_falls",
                              REPO / "tests" / "data" / "upfall_person_boxes.csv", path, tally,
-                             mode=args.mode, cost=cost, **held)  # fmt: skip
+                             mode=args.mode, cost=cost, detect_every=args.detect_every,
+                             **held)  # fmt: skip
             n = max(cost.frames, 1)
             print(f"== {model} on {clips}, mode {args.mode} ({time.perf_counter() - t0:.0f} s)")
             for line in tally.lines():

@@ -124,8 +124,35 @@ def test_interpolation_keeps_only_tracks_seen_on_both_sides() -> None:
     assert len(interpolate_tracks((1.0, a), (2.0, Detections.empty()), 1.5)) == 0
 
 
-def test_bridging_is_refused_where_pictures_are_blurred() -> None:
-    with pytest.raises(ValueError, match="privacy_cues=False"):
-        CameraPipeline("cam", site(), detector=BrightBoxes(), detect_every=2)  # type: ignore[arg-type]
+def test_a_bridged_frame_is_blurred_wherever_the_frames_around_it_saw_someone() -> None:
+    detector = BrightBoxes()
+    pipe = CameraPipeline("cam", site(), detector=detector, detect_every=2)  # type: ignore[arg-type]
+    cues: dict[int, np.ndarray] = {}
+
+    def on_frame(frame: Frame, _: list) -> None:
+        cues[frame.index] = pipe.person_cues().xyxy.copy()
+
+    for frame in frames(5):
+        pipe.step(frame, on_frame)
+    assert sorted(cues) == [0, 1, 2, 3, 4]
+    # Frame 1 (bridged, before the track is confirmed): the persons of frames 0 and 2.
+    for i in (0, 2):
+        assert any(np.allclose(box, person_at(i), atol=1.0) for box in cues[1]), i
+    # Frame 3 (bridged): its interpolated track, where the person is then, among them.
+    assert any(np.allclose(box, person_at(3), atol=1.0) for box in cues[3])
+    # A detected frame has its own.
+    assert any(np.allclose(box, person_at(4), atol=1.0) for box in cues[4])
+    assert not any(np.allclose(box, person_at(2), atol=1.0) for box in cues[4])
+
+
+def test_step_holds_frames_back_until_the_next_detection() -> None:
+    pipe = CameraPipeline("cam", site(), detector=BrightBoxes(), privacy_cues=False, detect_every=3)  # type: ignore[arg-type]
+    done: list[int] = []
+    clip = frames(8)
+    for frame in clip:
+        pipe.step(frame, lambda f, _: done.append(f.index))
+    assert done == [0, 1, 2, 3, 4, 5, 6]  # 7 waits for frame 9's detection
+    pipe.finish(lambda f, _: done.append(f.index))
+    assert done == list(range(8))
     with pytest.raises(ValueError, match="1 or more"):
-        CameraPipeline("cam", site(), detector=BrightBoxes(), privacy_cues=False, detect_every=0)  # type: ignore[arg-type]
+        CameraPipeline("cam", site(), detector=BrightBoxes(), detect_every=0)  # type: ignore[arg-type]

@@ -596,3 +596,52 @@ def test_cameras_are_spread_over_the_pools_in_turn(
     )  # fmt: skip
     supervisors.append(sup)
     assert [sup._pool_for(name).index for name in names] == [0, 1, 0, 1, 0]
+
+
+def test_a_camera_detecting_every_other_frame_signals_blurred_and_analyses_every_frame(
+    clip: Path, supervisors: list[Supervisor]
+) -> None:
+    # perception.detect_every: 2 through the whole runtime (camera process, detector pool):
+    # the frames between detections are analysed too (bridged, a frame late), the signal comes
+    # with its blurred snapshot and clip.
+    inbox = Inbox()
+    site = site_for({"a": clip}, perception={"detector": "blobs", "detect_every": 2})
+    sup = Supervisor(site, on_signal=inbox, realtime_files=False, detector_factory=blob_factory)
+    supervisors.append(sup)
+    sup.start()
+    events = inbox.wait(1, timeout=30)
+    assert events, sup.status()
+    ev = events[0]
+    assert ev.signal.situation == "zone_intrusion" and ev.signal.zone == "right"
+    assert ev.snapshot_jpeg and ev.clip_mp4 is not None
+
+
+def test_a_worker_detecting_every_other_frame_concludes_each_frame_once_in_order(
+    clip: Path,
+) -> None:
+    import queue
+
+    from veilleur.pipeline import CameraPipeline
+    from veilleur.runtime.worker import CameraWorker, WorkerSpec
+    from veilleur.sources import open_source
+
+    site = site_for({"a": clip}, perception={"detector": "blobs", "detect_every": 2})
+    spec = WorkerSpec(
+        "a", site, 1, frozenset(), "", b"", realtime=False, loop=False, jpeg_interval_s=0.0,
+    )  # fmt: skip
+    sent: list[Any] = []
+    events = type("Events", (), {"put": staticmethod(sent.append)})()
+    worker = CameraWorker(spec, queue.Queue(), events, stop=None)  # type: ignore[arg-type]
+    worker.pipeline = CameraPipeline("a", site, detector=BlobDetector())
+    with open_source(str(clip), analysis_fps=5) as source:
+        frames = list(source.frames())[:6]
+    done: list[int] = []
+    for frame in frames:
+        worker.analyse(frame, time.monotonic())
+        done.append(worker.frames)
+    assert done == [1, 1, 3, 3, 5, 5]  # a bridged frame is concluded with the next detected one
+    worker._finish()  # the stream ended: the last frame gets a detection of its own
+    assert worker.frames == 6
+    assert [t for t, _, _ in worker.ring] == [f.t for f in frames]
+    assert all(mask is not None for _, _, mask in worker.ring)  # each one blurred before shown
+    assert sum(1 for kind, *_ in sent if kind == "jpeg") == 6

@@ -52,15 +52,15 @@ def analyze(
     ] = Path("signals.jsonl"),
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     detect_every: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=1,
             help="Run the detector on one analysed frame in N; the frames between get the "
             "tracks found on both sides, interpolated (two thirds of the CPU at 2 on PETS, the "
             "same zone intrusions; a fall or a wrong way seen over few frames may be missed: "
-            "docs/pipeline.md). 1: every frame, as the live camera.",
+            "docs/pipeline.md). Default: the camera's perception.detect_every (1: every frame).",
         ),
-    ] = 1,
+    ] = None,
 ) -> None:
     """Analyse a video as fast as the machine allows and write the signals it raises, and the
     further events attached to them during their cool-down."""
@@ -234,13 +234,13 @@ def evaluate(
         ),
     ] = False,
     detect_every: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=1,
             help="Detect on one analysed frame in N, the frames between bridged by the tracks "
-            "(as `analyze --detect-every`); 1: every frame, as a live camera.",
+            "(as `analyze --detect-every`); default: each camera's perception.detect_every.",
         ),
-    ] = 1,
+    ] = None,
 ) -> None:
     """Run the detectors on labelled clips and report precision, recall, delay and false
     alarms per situation."""

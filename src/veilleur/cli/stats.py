@@ -174,12 +174,13 @@ def stats(
         typer.Option(help="Skip the H.264/H.265 deblocking filter: cheaper decoding."),
     ] = False,
     detect_every: Annotated[
-        int,
+        int | None,
         typer.Option(
             help="Run the detector on one analysed frame in N, the frames between bridged by "
-            "the tracks (docs/modes.md for what it does to the counts). 1: every frame."
+            "the tracks (docs/modes.md for what it does to the counts); default: the camera's "
+            "perception.detect_every."
         ),
-    ] = 1,
+    ] = None,
     association: Annotated[
         str | None,
         typer.Option(

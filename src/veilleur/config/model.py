@@ -192,6 +192,16 @@ class PerceptionConfig(Strict):
         gt=0,
         description="Longest time between two detector runs when motion gating skips frames.",
     )
+    detect_every: int = Field(
+        default=1,
+        ge=1,
+        le=4,
+        description="Run the detector on one analysed frame in N. Each frame between gets the "
+        "tracks seen on both sides, their boxes interpolated, and is blurred wherever the "
+        "frames around it saw someone; results come N-1 frames late. 2 halves the detector's "
+        "work with the same zone intrusions on the real clips, but a fall or a wrong way seen "
+        "over few frames may be missed (docs/pipeline.md). 1: every frame.",
+    )
     pose_confidence: float = Field(
         default=0.15,
         ge=0.01,

@@ -195,7 +195,7 @@ def audit_video(
     from veilleur.privacy.masking import apply_privacy
     from veilleur.runtime.worker import CameraWorker, WorkerSpec
     from veilleur.sources import open_source
-    from veilleur.types import Signal
+    from veilleur.types import Frame, Signal
 
     cfg = site.cameras[camera]
     spec = WorkerSpec(
@@ -222,43 +222,56 @@ def audit_video(
     size = tuple(cfg.analysis_size) if cfg.analysis_size else None
     n = 0
     index_of: dict[float, int] = {}
+    concluded = worker._analysed
+
+    def measured(frame: Frame, signals: list[Signal]) -> None:
+        """Each frame as the worker concludes it (with `perception.detect_every`, a bridged
+        frame comes with the next detected one): what it sent for that frame is measured
+        against that frame."""
+        nonlocal n
+        events.items.clear()
+        concluded(frame, signals)
+        boxes = truth(frame.index)
+        sampled = boxes is not None and n % every == 0
+        with_clip = sampled and clip_every > 0 and n % clip_every == 0
+        n += 1
+        if sampled and not any(k == "signal" for k, _ in events.items):
+            # A signal on this frame, as a situation would raise it (its box in a corner,
+            # away from the persons, so that its outline does not count as their detail).
+            worker.emit(
+                Signal("audit", camera, None, frame.t, frame.t, frame.index,
+                       (0.0, 0.0, 0.01, 0.01), 1.0, "", ""),
+                frame, worker.ring[-1][2],
+            )  # fmt: skip
+        if cost is not None:
+            t0 = time.perf_counter()
+            apply_privacy(frame.image, worker.ring[-1][2])
+            cost.apply_s += time.perf_counter() - t0
+        if boxes is None:
+            return
+        where = f"{label}#{frame.index}"
+        ring = list(worker.ring)
+        for kind, payload in events.items:
+            if kind == "jpeg" and sampled:
+                tally.measure("live", decode_jpeg(payload), frame.image, boxes, where)
+            elif kind == "signal":
+                snap = decode_jpeg(payload.snapshot_jpeg)
+                # A calibration record keeps the event's snapshot as it is.
+                what = "calibration" if payload.mode == "calibration" else "snapshot"
+                tally.measure(what, snap, frame.image, boxes, where)
+                if with_clip:
+                    _measure_clip(tally, payload.clip_mp4, ring, index_of, truth, label)
+
+    worker._analysed = measured  # type: ignore[method-assign]
+    fed = 0
     with open_source(cfg.source, analysis_fps=cfg.analysis_fps, size=size) as src:
         for frame in src.frames():
-            if max_frames is not None and n >= max_frames:
+            if max_frames is not None and fed >= max_frames:
                 break
-            events.items.clear()
+            fed += 1
             index_of[frame.t] = frame.index
             worker.analyse(frame, time.monotonic())
-            boxes = truth(frame.index)
-            sampled = boxes is not None and n % every == 0
-            with_clip = sampled and clip_every > 0 and n % clip_every == 0
-            n += 1
-            if sampled and not any(k == "signal" for k, _ in events.items):
-                # A signal on this frame, as a situation would raise it (its box in a corner,
-                # away from the persons, so that its outline does not count as their detail).
-                worker.emit(
-                    Signal("audit", camera, None, frame.t, frame.t, frame.index,
-                           (0.0, 0.0, 0.01, 0.01), 1.0, "", ""),
-                    frame, worker.ring[-1][2],
-                )  # fmt: skip
-            if cost is not None:
-                t0 = time.perf_counter()
-                apply_privacy(frame.image, worker.ring[-1][2])
-                cost.apply_s += time.perf_counter() - t0
-            if boxes is None:
-                continue
-            where = f"{label}#{frame.index}"
-            ring = list(worker.ring)
-            for kind, payload in events.items:
-                if kind == "jpeg" and sampled:
-                    tally.measure("live", decode_jpeg(payload), frame.image, boxes, where)
-                elif kind == "signal":
-                    snap = decode_jpeg(payload.snapshot_jpeg)
-                    # A calibration record keeps the event's snapshot as it is.
-                    what = "calibration" if payload.mode == "calibration" else "snapshot"
-                    tally.measure(what, snap, frame.image, boxes, where)
-                    if with_clip:
-                        _measure_clip(tally, payload.clip_mp4, ring, index_of, truth, label)
+        worker._finish()
 
 
 def _measure_clip(
@@ -304,9 +317,10 @@ def audit_site(
     camera_mode: str = "live",
     situations: dict[str, Any] | None = None,
     zones: dict[str, Any] | None = None,
+    detect_every: int = 1,
 ) -> Any:
     """One camera on `source`: YOLOX-nano from `model_path`, or MoveNet MultiPose (the
-    offline default) when it is None."""
+    offline default) when it is None; the detector on one frame in `detect_every`."""
     from veilleur.config import parse_config
 
     perception: dict[str, Any] = (
@@ -314,6 +328,7 @@ def audit_site(
         if model_path is not None
         else {"detector": "movenet-multipose"}
     )
+    perception["detect_every"] = detect_every
     return parse_config(
         {
             "perception": perception,
@@ -348,7 +363,7 @@ def pets_truth(pets_dir: Path) -> Callable[[int], np.ndarray | None]:
 def audit_pets(
     pets_dir: Path, model_path: Path | None, tally: LeakTally, *, mode: str = "persons",
     every: int = 5, clip_every: int = 50, cost: AuditCost | None = None,
-    situations: bool = True,
+    situations: bool = True, detect_every: int = 1,
 ) -> None:  # fmt: skip
     """PETS in the live mode, with its zone-intrusion and wrong-way situations (their own
     signals are measured too) unless `situations` is False."""
@@ -358,6 +373,7 @@ def audit_pets(
     site = audit_site(
         pets_dir / "vtest_PETS2009_S2L1_View001.avi", model_path=model_path, mode=mode,
         situations=cam["situations"] if situations else None, zones=cam["zones"],
+        detect_every=detect_every,
     )  # fmt: skip
     audit_video(site, "cam", pets_truth(pets_dir), tally, every=every, clip_every=clip_every,
                 label="pets", cost=cost)  # fmt: skip
@@ -366,7 +382,7 @@ def audit_pets(
 def audit_upfall(
     upfall_dir: Path, boxes_csv: Path, model_path: Path | None, tally: LeakTally, *,
     mode: str = "persons", clips: Iterable[str] = UPFALL_CLIPS, every: int = 1,
-    clip_every: int = 10, cost: AuditCost | None = None,
+    clip_every: int = 10, cost: AuditCost | None = None, detect_every: int = 1,
 ) -> None:  # fmt: skip
     """UP-Fall clips with person_on_ground, in the calibration mode (its records' snapshots)."""
     boxes = load_box_csv(boxes_csv)
@@ -378,6 +394,7 @@ def audit_upfall(
         site = audit_site(
             upfall_dir / f"{clip}.mp4", model_path=model_path, mode=mode,
             camera_mode="calibration", situations={"person_on_ground": {"enabled": True}},
+            detect_every=detect_every,
         )  # fmt: skip
         audit_video(site, "cam", truth, tally, every=every, clip_every=clip_every, label=clip,
                     cost=cost)  # fmt: skip

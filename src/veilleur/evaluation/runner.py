@@ -19,12 +19,12 @@ def analyse_clip(
     clip: Clip,
     base: Path,
     detector_factory: DetectorFactory | None = None,
-    detect_every: int = 1,
+    detect_every: int | None = None,
 ) -> ClipOutcome:
     """Analyse one clip with its configuration; a clip that cannot be analysed is reported with
     its error, never dropped. `detector_factory` builds the detectors (default: local ones);
     `detect_every` > 1 detects on one analysed frame in that many, as `analyze` may
-    (`CameraPipeline`)."""
+    (`CameraPipeline`; default: the camera's `perception.detect_every`)."""
     from veilleur.config import load_config
     from veilleur.pipeline import CameraPipeline
     from veilleur.sources import open_source
@@ -39,9 +39,8 @@ def analyse_clip(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pipe = CameraPipeline(
-                camera, site, detector_factory=detector_factory,
-                privacy_cues=detect_every == 1, detect_every=detect_every,
-            )  # fmt: skip
+                camera, site, detector_factory=detector_factory, detect_every=detect_every
+            )
         signals = []
         further = []
         last_t = 0.0
@@ -62,7 +61,7 @@ def analyse_clip(
         return ClipOutcome(clip.name, 0.0, clip.synthetic, [], [], clip.expected, error=str(exc))
 
 
-def _analyse(args: tuple[Clip, Path, DetectorFactory | None, int]) -> ClipOutcome:
+def _analyse(args: tuple[Clip, Path, DetectorFactory | None, int | None]) -> ClipOutcome:
     return analyse_clip(*args)
 
 
@@ -71,7 +70,7 @@ def run(
     jobs: int | None = None,
     on_done: Callable[[ClipOutcome], None] | None = None,
     detector_factory: DetectorFactory | None = None,
-    detect_every: int = 1,
+    detect_every: int | None = None,
 ) -> list[ClipOutcome]:
     """Analyse every clip (in `jobs` processes) and match its signals to its truth.
 

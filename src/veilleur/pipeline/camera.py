@@ -27,6 +27,9 @@ from veilleur.scene.state import Scene
 from veilleur.situations import Situation, SituationContext, enabled_situations
 from veilleur.types import PERSON, VEHICLE_CLASSES, Detections, Frame, FurtherEvent, Signal
 
+#: `on_frame(frame, signals)`: called after each frame is concluded.
+FrameCallback = Callable[[Frame, list[Signal]], None]
+
 #: Default score down to which a person detection is blurred (`privacy.confidence`).
 PRIVACY_CONFIDENCE = 0.05
 
@@ -68,7 +71,7 @@ class CameraPipeline:
         analysis_fps: float | None = None,
         detector_factory: DetectorFactory | None = None,
         privacy_cues: bool = True,
-        detect_every: int = 1,
+        detect_every: int | None = None,
     ) -> None:
         """`detector` and `pose` replace the configured models (tests, benchmarks); otherwise
         they are built by `detector_factory` from the configuration (default:
@@ -78,26 +81,24 @@ class CameraPipeline:
         instead of the privacy score, which leaves the signals unchanged and the detector's
         decoding and NMS a third of the boxes, and `person_cues` goes down to that score only.
 
-        `detect_every=N` (N > 1, with `run` only, and only without privacy cues: a bridged frame
-        has no detection of its own to blur from) runs the detector on one analysed frame in N;
-        `run` gives each frame between two detected ones the tracks found on both, their boxes
-        interpolated in time, reported once the later one is detected (results come N − 1
-        frames late, which an analysis of a file does not mind). The tracker then links
-        detections N frames apart, which its centre association holds (docs/pipeline.md)."""
-        if detect_every < 1:
-            raise ValueError(f"detect_every must be 1 or more, not {detect_every}")
-        if detect_every > 1 and privacy_cues:
-            raise ValueError(
-                "detect_every > 1 needs privacy_cues=False: a frame without a detection of "
-                "its own cannot be blurred from one"
-            )
-        self.detect_every = detect_every
+        `detect_every=N` (default: the camera's `perception.detect_every`; N > 1 with `step`
+        and `run`, not `process`) runs the detector on one
+        analysed frame in N; each frame between two detected ones gets the tracks found on
+        both, their boxes interpolated in time, and is reported once the later one is detected
+        (results come N − 1 frames late). Its person cues hold the detections of both frames
+        around it as well. The tracker then links detections N frames apart, which its centre
+        association holds (docs/pipeline.md)."""
         if camera not in site.cameras:
             known = ", ".join(site.cameras)
             raise KeyError(f"camera '{camera}' is not in the configuration (cameras: {known})")
         self.camera = camera
         self.config = site.cameras[camera]
         self.perception = site.perception_for(camera)
+        if detect_every is None:
+            detect_every = self.perception.detect_every
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be 1 or more, not {detect_every}")
+        self.detect_every = detect_every
         chosen = enabled_situations(self.config, camera)
         classes = {PERSON, *VEHICLE_CLASSES}
         for cls, _ in chosen:
@@ -181,6 +182,13 @@ class CameraPipeline:
         self._poses = Detections.empty()
         self.clock = StageClock()
         self._last_detections = Detections.empty()
+        self._waiting: list[Frame] = []
+        """Frames to bridge once the next detected frame has come (`detect_every`)."""
+        self._before: tuple[float, Detections, Detections] | None = None
+        """The last detected frame's time, tracks and detections."""
+        self._seen = 0
+        self._around: Detections | None = None
+        """While a bridged frame is concluded: the detections of the frames around it."""
         self._last_detect_t: float | None = None
         self.tracked = Detections.empty()
         """Tracked detections of the latest frame (for drawing and evaluation only)."""
@@ -248,8 +256,9 @@ class CameraPipeline:
         return Detections.concat([inside, last[away]])
 
     def process(self, frame: Frame) -> list[Signal]:
-        """Analyse one frame; returns the signals it raises (often none). Further events of
-        signals already raised are in `self.further` until the next frame."""
+        """Analyse one frame, with a detection of its own whatever `detect_every` says (`step`
+        bridges); returns the signals it raises (often none). Further events of signals
+        already raised are in `self.further` until the next frame."""
         dets, tracked, poses = self._perceive(frame)
         return self._conclude(frame, tracked, dets[dets.confidence >= self.confidence], poses)
 
@@ -297,10 +306,12 @@ class CameraPipeline:
     def person_cues(self) -> Detections:
         """Every box where a person may be on the latest processed frame, for privacy masking:
         the detector's persons down to the privacy score, the tracked ones, the boxes predicted
-        for tracks the detector lost, and the pose model's persons (widened by their limbs)."""
+        for tracks the detector lost, and the pose model's persons (widened by their limbs). A
+        bridged frame (`detect_every`) has the detections of both frames around it: whoever
+        it shows is between where they were seen there."""
         from veilleur.privacy.blur import person_regions
 
-        dets = self._last_detections
+        dets = self._last_detections if self._around is None else self._around
         dets = dets[dets.confidence >= self.privacy_confidence]
         parts = []
         for p in (dets, self.tracked, self.tracker.lost(PERSON), self._poses):
@@ -312,18 +323,59 @@ class CameraPipeline:
                 )
         return Detections.concat(parts)
 
+    def step(self, frame: Frame, on_frame: FrameCallback | None = None) -> list[Signal]:
+        """Take in the next analysed frame; returns the signals of the frames it completes:
+        itself, or (with `detect_every`) none while it waits to be bridged, and the frames
+        waiting before it then itself once it is detected. `on_frame(frame, signals)` is
+        called after each frame is concluded, in their order, while `tracked`, `scene`,
+        `further` and `person_cues()` are that frame's."""
+        self._seen += 1
+        if self._before is not None and (self._seen - 1) % self.detect_every:
+            self._waiting.append(frame)
+            return []
+        dets, tracked, poses = self._perceive(frame)
+        visible = dets[dets.confidence >= self.confidence]
+        signals: list[Signal] = []
+        if self._waiting:
+            assert self._before is not None
+            t0, before, around = self._before
+            # Whatever the later frame saw that no track holds (a bag, a weapon) is kept as
+            # seen there: such things are not expected to move in a fraction of a second.
+            untracked = visible[~_rows_in(visible.xyxy, tracked.xyxy)]
+            self._around = Detections.concat([around, dets])
+            try:
+                for w in self._waiting:
+                    between = interpolate_tracks((t0, before), (frame.t, tracked), w.t)
+                    self.clock.bridged += 1
+                    shown = Detections.concat([between, untracked])
+                    signals += self._report(w, between, shown, poses, on_frame)
+            finally:
+                self._around = None
+            self._waiting.clear()
+        signals += self._report(frame, tracked, visible, poses, on_frame)
+        self._before = (frame.t, tracked, dets)
+        return signals
+
+    def finish(self, on_frame: FrameCallback | None = None) -> list[Signal]:
+        """The end of the stream: frames still waiting for the next detected one are analysed
+        with a detection of their own; returns their signals."""
+        signals: list[Signal] = []
+        waiting, self._waiting = self._waiting, []
+        for w in waiting:
+            dets, tracked, poses = self._perceive(w)
+            visible = dets[dets.confidence >= self.confidence]
+            signals += self._report(w, tracked, visible, poses, on_frame)
+            self._before = (w.t, tracked, dets)
+        return signals
+
     def run(
         self,
         frames: Iterable[Frame],
-        on_frame: Callable[[Frame, list[Signal]], None] | None = None,
+        on_frame: FrameCallback | None = None,
     ) -> Iterator[Signal]:
-        """Analyse a stream of frames, timing the decode of each one as well; `on_frame` is
-        called after each frame, in their order (with `detect_every`, once the next detected
-        frame has come), when `tracked`, `scene` and `further` are that frame's."""
+        """Analyse a stream of frames (`step` each, then `finish`), timing the decode of each
+        one as well."""
         it = iter(frames)
-        waiting: list[Frame] = []  # frames to bridge once the next detected frame has come
-        before: tuple[float, Detections] | None = None  # the last detected frame's tracks
-        count = 0
         while True:
             t0 = time.perf_counter()
             try:
@@ -331,31 +383,8 @@ class CameraPipeline:
             except StopIteration:
                 break
             self.clock.add("decode", time.perf_counter() - t0)
-            count += 1
-            if before is not None and (count - 1) % self.detect_every:
-                waiting.append(frame)
-                continue
-            dets, tracked, poses = self._perceive(frame)
-            visible = dets[dets.confidence >= self.confidence]
-            if waiting:
-                assert before is not None
-                # Whatever the later frame saw that no track holds (a bag, a weapon) is kept
-                # as seen there: such things are not expected to move in a fraction of second.
-                untracked = visible[~_rows_in(visible.xyxy, tracked.xyxy)]
-                for w in waiting:
-                    between = interpolate_tracks(before, (frame.t, tracked), w.t)
-                    self.clock.bridged += 1
-                    yield from self._report(
-                        w, between, Detections.concat([between, untracked]), poses, on_frame
-                    )
-                waiting.clear()
-            yield from self._report(frame, tracked, visible, poses, on_frame)
-            before = (frame.t, tracked)
-        # The stream ended before the next detected frame: these get a detection of their own.
-        for w in waiting:
-            dets, tracked, poses = self._perceive(w)
-            visible = dets[dets.confidence >= self.confidence]
-            yield from self._report(w, tracked, visible, poses, on_frame)
+            yield from self.step(frame, on_frame)
+        yield from self.finish(on_frame)
 
     def _report(
         self,
@@ -363,12 +392,12 @@ class CameraPipeline:
         tracked: Detections,
         visible: Detections,
         poses: Detections | None,
-        on_frame: Callable[[Frame, list[Signal]], None] | None,
-    ) -> Iterator[Signal]:
+        on_frame: FrameCallback | None,
+    ) -> list[Signal]:
         signals = self._conclude(frame, tracked, visible, poses)
         if on_frame is not None:
             on_frame(frame, signals)
-        yield from signals
+        return signals
 
 
 def interpolate_tracks(

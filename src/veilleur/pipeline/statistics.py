@@ -85,12 +85,12 @@ class StatsSettings(Strict):
         "less decoding CPU, slightly blockier pictures (the detections, hence the counts, may "
         "change a little). No effect on codecs without such a filter.",
     )
-    detect_every: int = Field(
-        default=1,
+    detect_every: int | None = Field(
+        default=None,
         ge=1,
         description="Run the detector on one analysed frame in N; the frames between get the "
-        "tracks seen on both sides, interpolated (`CameraPipeline`'s `detect_every`). 1: every "
-        "frame, the full analysis.",
+        "tracks seen on both sides, interpolated (`CameraPipeline`'s `detect_every`); empty "
+        "uses the camera's perception.detect_every.",
     )
     association: Literal["iou", "centre"] | None = Field(
         default=None,

@@ -196,6 +196,8 @@ class CameraWorker:
         self.ring: deque[tuple[float, np.ndarray, PrivacyMask | None]] = deque(
             maxlen=max(2, math.ceil(spec.clip_s * fps) + 1)
         )
+        self._arrivals: deque[tuple[Frame, float]] = deque()
+        """Frames handed to the pipeline and not concluded yet, with when they arrived."""
         self._last_jpeg: float | None = None
         """When the latest picture was sent (monotonic); None until the first, which goes at
         once (a monotonic clock may start near zero: a machine booted minutes ago)."""
@@ -332,13 +334,33 @@ class CameraWorker:
         return self.masker.update(frame.image, frame.t, self.pipeline.person_cues())
 
     def analyse(self, frame: Frame, arrival: float) -> None:
+        """Hand a frame to the pipeline; what it completes (this frame, or with
+        `perception.detect_every` the frames it bridges, later) is handled by `_analysed`."""
+        self._arrivals.append((frame, arrival))
         try:
-            signals: list[Signal] = self.pipeline.process(frame)
+            self.pipeline.step(frame, self._analysed)
         except PoolUnavailable as exc:
             # This frame stays unanalysed (and unshown: nobody knows where the persons are).
             self.errors += 1
             self.send("note", str(exc))
-            return
+
+    def _finish(self) -> None:
+        """The source ended: the frames waiting to be bridged are analysed now."""
+        try:
+            self.pipeline.finish(self._analysed)
+        except PoolUnavailable as exc:
+            self.errors += 1
+            self.send("note", str(exc))
+
+    def _analysed(self, frame: Frame, signals: list[Signal]) -> None:
+        """One frame concluded by the pipeline, whose state is that frame's: its privacy mask,
+        its signals and further events, its picture."""
+        arrival = time.monotonic()
+        while self._arrivals:
+            queued, at = self._arrivals.popleft()
+            if queued is frame:  # frames that failed before it are left behind
+                arrival = at
+                break
         self.frames += 1
         self.last_analysed_at = time.time()
         now = time.monotonic()
@@ -444,6 +466,7 @@ class CameraWorker:
                         break
                     self.analyse(*item)
                 elif self.slot.ended:
+                    self._finish()
                     if self.slot.failed:
                         self.set_state("failed", self.slot.end_reason)
                         code = EXIT_SOURCE_FAILED
