@@ -274,12 +274,16 @@ def run(
     workers: int | None,
     *,
     mix: dict[str, Path] | None = None,
+    detect_every: int = 1,
 ) -> bool:
     if mix is not None:
         site, groups = mix_site(n, mix)
     else:
         site = live_site(n, clip)
         groups = dict.fromkeys(site.cameras, "busy")
+    if detect_every != 1:
+        perception = site.perception.model_copy(update={"detect_every": detect_every})
+        site = site.model_copy(update={"perception": perception})
     pools = workers if workers is not None else default_workers(site)
     latencies: list[float] = []
     lock = threading.Lock()
@@ -511,6 +515,10 @@ def main() -> None:
         "--mix", action="store_true", help="a quarter busy (PETS), the rest quiet (car park, hall)"
     )
     parser.add_argument("--find-max", action="store_true", help="add cameras until one fails")
+    parser.add_argument(
+        "--detect-every", type=int, default=1,
+        help="perception.detect_every: the detector on one frame in N, the others bridged",
+    )  # fmt: skip
     parser.add_argument("--step", type=int, default=2)
     args = parser.parse_args()
     needed = [PETS, YOLOX] + ([CARPARK, HALL] if args.mix else [])
@@ -521,13 +529,14 @@ def main() -> None:
     clip = make_clip(cache / "veilleur-bench-pets-640x360.mp4")
     mix = mix_clips(cache) if args.mix else None
     n = args.cameras
-    held = run(n, args.seconds, args.warmup, clip, args.workers, mix=mix)
+    every = args.detect_every
+    held = run(n, args.seconds, args.warmup, clip, args.workers, mix=mix, detect_every=every)
     if not args.find_max:
         return
     best = n if held else None
     while held:
         n += args.step
-        held = run(n, args.seconds, args.warmup, clip, args.workers, mix=mix)
+        held = run(n, args.seconds, args.warmup, clip, args.workers, mix=mix, detect_every=every)
         if held:
             best = n
     if best is None:

@@ -8,7 +8,9 @@ sampled frames the live JPEG, a signal snapshot (PETS, live mode), a calibration
 snapshot (UP-Fall, calibration mode) and, now and then, every frame of the signal's clip
 decoded back from its MP4 are compared with the original frames. A person box at least 40 px
 tall whose fine detail correlates above 0.5 with the original's is left sharp. Run with
-YOLOX-nano and with MoveNet MultiPose, what 'auto' uses when no model directory is set.
+YOLOX-nano and with MoveNet MultiPose, what 'auto' uses when no model directory is set, and
+with YOLOX-nano detecting on every other frame (`perception.detect_every: 2`: the frames
+between are blurred from the tracks and the detections around them).
 `bench/privacy_masking.py` prints the same figures on every frame.
 """
 
@@ -30,17 +32,20 @@ UPFALL_EVERY, UPFALL_CLIP_EVERY = 3, 18
 UPFALL = ("Activity1_S1_Trial1Cam2", "Activity4_S1_Trial1Cam1", "Activity5_S1_Trial1Cam2")
 
 
-@pytest.fixture(scope="module", params=["yolox-nano", "movenet-multipose"])
+@pytest.fixture(
+    scope="module", params=["yolox-nano", "movenet-multipose", "yolox-nano, detect every 2"]
+)
 def tally(
     request: pytest.FixtureRequest, pets_dir: Path, shared_data: Path, yolox_path: Path
 ) -> LeakTally:
-    model = yolox_path if request.param == "yolox-nano" else None
+    model = None if request.param == "movenet-multipose" else yolox_path
+    every = 2 if request.param.endswith("every 2") else 1
     upfall_dir = shared_data / "upfall_falls"  # part of the shared data: missing is a failure
     result = LeakTally()
     audit_pets(pets_dir, model, result, every=PETS_EVERY, clip_every=PETS_CLIP_EVERY,
-               situations=False)  # fmt: skip
+               situations=False, detect_every=every)  # fmt: skip
     audit_upfall(upfall_dir, BOXES, model, result, clips=UPFALL, every=UPFALL_EVERY,
-                 clip_every=UPFALL_CLIP_EVERY)  # fmt: skip
+                 clip_every=UPFALL_CLIP_EVERY, detect_every=every)  # fmt: skip
     return result
 
 

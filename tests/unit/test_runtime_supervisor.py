@@ -580,6 +580,10 @@ def test_default_workers_follow_the_frames_asked_for(clip: Path) -> None:
     assert POOL_REQUESTS_PER_S == 70.0
     assert default_workers(site(1), cores=2) == 1
     assert default_workers(site(14), cores=2) == 1  # 70 frames a second: one pool holds
+    every_other = site_for(
+        {f"c{i}": clip for i in range(28)}, perception={"detector": "blobs", "detect_every": 2}
+    )
+    assert default_workers(every_other, cores=2) == 1  # 28 cameras detecting 2.5 frames a second
     assert default_workers(site(16), cores=2) == 2  # 80: one pool queues (docs/runtime.md)
     assert default_workers(site(40), cores=2) == 2  # never more than the cores
     assert default_workers(site(40), cores=16) == 3

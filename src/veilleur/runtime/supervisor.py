@@ -79,10 +79,14 @@ class _Pool:
 
 
 def default_workers(site: SiteConfig, cores: int | None = None) -> int:
-    """Detector pool processes for `site`: enough for every camera to have each analysed
-    frame detected (the most it asks for; motion gating asks less on quiet scenes), at most
-    one per core, at least one."""
-    wanted = sum(cam.analysis_fps for cam in site.cameras.values()) / POOL_REQUESTS_PER_S
+    """Detector pool processes for `site`: enough for every camera to have each frame it
+    detects on detected (each analysed frame, or one in `perception.detect_every`; motion
+    gating asks less on quiet scenes), at most one per core, at least one."""
+    asked = sum(
+        cam.analysis_fps / site.perception_for(name).detect_every
+        for name, cam in site.cameras.items()
+    )
+    wanted = asked / POOL_REQUESTS_PER_S
     return max(1, min(cores or os.cpu_count() or 1, math.ceil(wanted)))
 
 
