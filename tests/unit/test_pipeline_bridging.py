@@ -156,3 +156,46 @@ def test_step_holds_frames_back_until_the_next_detection() -> None:
     assert done == list(range(8))
     with pytest.raises(ValueError, match="1 or more"):
         CameraPipeline("cam", site(), detector=BrightBoxes(), detect_every=0)  # type: ignore[arg-type]
+
+
+def test_situations_measured_to_miss_events_when_bridged_are_named_with_the_fix(
+    tmp_path: object,
+) -> None:
+    import warnings
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from veilleur.cli import app
+    from veilleur.situations import BridgingCaveat, bridging_caveats
+
+    raw = {
+        "perception": {"detect_every": 2},
+        "cameras": {
+            "hall": {
+                "source": "x",
+                "zones": {"right": {"polygon": [[0.5, 0], [1, 0], [1, 1], [0.5, 1]]}},
+                "situations": {
+                    "person_on_ground": {"enabled": True},
+                    "zone_intrusion": {"enabled": True, "zones": ["right"]},
+                },
+            }
+        },
+    }
+    hall = parse_config(raw)
+    caveats = bridging_caveats(hall.cameras["hall"], "hall", 2)
+    assert len(caveats) == 1  # zone intrusion lost nothing on the real clips
+    assert "person_on_ground" in caveats[0] and "detect_every: 1" in caveats[0]
+    assert bridging_caveats(hall.cameras["hall"], "hall", 1) == []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        CameraPipeline("hall", hall, detector=BrightBoxes(), pose=BrightBoxes())  # type: ignore[arg-type]
+    assert [str(w.message) for w in caught if w.category is BridgingCaveat] == caveats
+
+    import yaml
+
+    config = Path(str(tmp_path)) / "site.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(app, ["config", "check", str(config)])
+    assert result.exit_code == 0
+    assert "person_on_ground with perception.detect_every 2" in result.output

@@ -66,7 +66,7 @@ def analyze(
     further events attached to them during their cool-down."""
     from veilleur.config import ConfigError, load_config
     from veilleur.pipeline import CameraPipeline, prefetch
-    from veilleur.situations import SituationNotAvailable
+    from veilleur.situations import BridgingCaveat, SituationNotAvailable
     from veilleur.sources import SourceError, SourceEvent, open_source
 
     try:
@@ -94,6 +94,7 @@ def analyze(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SituationNotAvailable)
+        warnings.simplefilter("always", BridgingCaveat)
         try:
             # Nothing is blurred here: no privacy cues (docs/pipeline.md, Cost).
             pipeline = CameraPipeline(name, site, privacy_cues=False, detect_every=detect_every)

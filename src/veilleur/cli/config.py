@@ -48,6 +48,11 @@ def config_check(
             site.camera_version(name),
         )
     out.print(table)
+    from veilleur.situations import bridging_caveats
+
+    for name, cam in site.cameras.items():
+        for caveat in bridging_caveats(cam, name, site.perception_for(name).detect_every):
+            err.print(f"[yellow]warning:[/] {caveat}", highlight=False)
 
 
 @app.command("schema")

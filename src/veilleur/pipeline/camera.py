@@ -6,6 +6,7 @@ Plain library code: no process, queue, database or web here. The runtime wraps i
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -24,7 +25,13 @@ from veilleur.perception.factory import detector_spec
 from veilleur.perception.motion import MotionDetector
 from veilleur.perception.tracking import ByteTracker
 from veilleur.scene.state import Scene
-from veilleur.situations import Situation, SituationContext, enabled_situations
+from veilleur.situations import (
+    BridgingCaveat,
+    Situation,
+    SituationContext,
+    bridging_caveats,
+    enabled_situations,
+)
 from veilleur.types import PERSON, VEHICLE_CLASSES, Detections, Frame, FurtherEvent, Signal
 
 #: `on_frame(frame, signals)`: called after each frame is concluded.
@@ -99,6 +106,8 @@ class CameraPipeline:
         if detect_every < 1:
             raise ValueError(f"detect_every must be 1 or more, not {detect_every}")
         self.detect_every = detect_every
+        for caveat in bridging_caveats(self.config, camera, detect_every):
+            warnings.warn(caveat, BridgingCaveat, stacklevel=2)
         chosen = enabled_situations(self.config, camera)
         classes = {PERSON, *VEHICLE_CLASSES}
         for cls, _ in chosen:

@@ -48,6 +48,28 @@ class SituationNotAvailable(UserWarning):
     """A situation is enabled in the configuration but this version does not analyse it."""
 
 
+class BridgingCaveat(UserWarning):
+    """A camera detects on one frame in N with a situation that was measured to miss events
+    that way (`Situation.bridging_caveat`)."""
+
+
+def bridging_caveats(camera: CameraConfig, camera_name: str, detect_every: int) -> list[str]:
+    """What detecting on one frame in `detect_every` costs this camera's enabled situations,
+    as measured, one sentence each, with the fix; empty at 1 or where nothing was lost."""
+    if detect_every <= 1:
+        return []
+    out = []
+    for name, cfg in camera.situations.items():
+        cls = IMPLEMENTED.get(name)
+        if cfg.enabled and cls is not None and cls.bridging_caveat:
+            out.append(
+                f"camera {camera_name}: {name} with perception.detect_every {detect_every}: "
+                f"{cls.bridging_caveat}; set detect_every: 1 for this camera to see every "
+                "frame (docs/pipeline.md)"
+            )
+    return out
+
+
 def enabled_situations(
     camera: CameraConfig, camera_name: str
 ) -> list[tuple[type[Situation], SituationConfig]]:
@@ -82,9 +104,11 @@ def known_limits(situation: str) -> str | None:
 
 __all__ = [
     "IMPLEMENTED",
+    "BridgingCaveat",
     "Situation",
     "SituationContext",
     "SituationNotAvailable",
+    "bridging_caveats",
     "build_situations",
     "enabled_situations",
     "known_limits",

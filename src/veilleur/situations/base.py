@@ -66,6 +66,10 @@ class Situation(ABC):
     #: keypoints to the person tracks (`TrackPoint.keypoints`). Read from the situation's
     #: record (`SituationInfo.needs_pose`) when the class is defined, never set by hand.
     needs_pose: ClassVar[bool] = False
+    #: What detecting on one frame in N (`perception.detect_every`), the frames between given
+    #: interpolated tracks, was measured to cost this situation on the real clips; None where
+    #: it changed nothing (docs/pipeline.md).
+    bridging_caveat: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
