@@ -64,8 +64,9 @@ class _Person:
 class PersonOnGround(Situation):
     id = "person_on_ground"
     bridging_caveat = (
-        "19 of 20 falls found on UP-Fall with detect_every 2, against 20: a fall is not a "
-        "straight line, and the frames between detections are interpolated"
+        "19 of 20 falls found on UP-Fall with detect_every 2, against 20: a track is "
+        "confirmed by two detections, which then come 0.4 s apart, and a person already going "
+        "down when first tracked is not signalled"
     )
     known_limits = (
         "Person on the ground: judged on the posture of a person who goes from upright to "
